@@ -1,0 +1,259 @@
+"""ApplicationContext: one Bokeh Application and the sessions it has made in this process."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from bokeh.application import Application
+from bokeh.application.application import ServerContext, SessionContext
+from bokeh.document import Document
+from bokeh.protocol.exceptions import ProtocolError
+from bokeh.util.token import get_token_payload
+
+from . import _compat
+from .session import ServerSession
+from .worker import Worker
+
+if TYPE_CHECKING:
+    from .request_data import RequestProxy
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "BokehSessionContext")
+
+
+class ApplicationError(Exception):
+    """The app's code failed while building a session's document."""
+
+
+class BokehServerContext(ServerContext):
+    """What ``on_server_loaded``/``on_server_unloaded`` hooks receive."""
+
+    def __init__(self, application_context: ApplicationContext) -> None:
+        self._application_context = application_context
+
+    @property
+    def application_context(self) -> ApplicationContext:
+        return self._application_context
+
+    @property
+    def sessions(self) -> list[ServerSession]:
+        return list(self._application_context.sessions)
+
+
+class BokehSessionContext(SessionContext):
+    """What session hooks and ``curdoc().session_context`` see."""
+
+    def __init__(self, session_id: str, server_context: BokehServerContext, document: Document, logout_url: str | None = None) -> None:
+        super().__init__(server_context, session_id)
+        self._document = document
+        self._session: ServerSession | None = None
+        self._request: RequestProxy | None = None
+        self._token: str | None = None
+        self._logout_url = logout_url
+
+    def _set_session(self, session: ServerSession) -> None:
+        self._session = session
+
+    @property
+    def destroyed(self) -> bool:
+        return self._session.destroyed if self._session is not None else False
+
+    @property
+    def session(self) -> ServerSession | None:
+        return self._session
+
+    @property
+    def request(self) -> RequestProxy | None:
+        return self._request
+
+    @property
+    def token_payload(self) -> dict[str, Any]:
+        return get_token_payload(self._token) if self._token else {}
+
+    @property
+    def logout_url(self) -> str | None:
+        return self._logout_url
+
+    async def with_locked_document(self, func: Callable[[Document], Any]) -> Any:
+        if self._session is None:
+            result = func(self._document)
+            return await result if inspect.isawaitable(result) else result
+        return await self._session.with_document_locked(func, self._document)
+
+
+async def _call_hook(handler: Any, name: str, context: Any) -> None:
+    """Call one handler's hook, awaiting a coroutine however deep (bokeh returns async hooks unawaited)."""
+    result = getattr(handler, name)(context)
+    while inspect.isawaitable(result):
+        result = await result
+
+
+class ApplicationContext:
+    """Creates, finds and discards the sessions of one app; runs the app's lifecycle hooks."""
+
+    def __init__(
+        self,
+        application: Application,
+        io_loop: asyncio.AbstractEventLoop | None = None,
+        url: str | None = None,
+        logout_url: str | None = None,
+        *,
+        worker: Worker | None = None,
+    ) -> None:
+        self._application = application
+        self._loop = io_loop
+        self._url = url
+        self._logout_url = logout_url
+        self._worker = worker or Worker()
+        self._sessions: dict[str, ServerSession] = {}
+        self._pending_sessions: dict[str, asyncio.Future[ServerSession]] = {}
+        self._session_contexts: dict[str, BokehSessionContext] = {}
+        self._server_context = BokehServerContext(self)
+        if not any(isinstance(h, _compat.SessionDestroyedHandler) for h in application.handlers):
+            application.add(_compat.SessionDestroyedHandler())
+
+    @property
+    def application(self) -> Application:
+        return self._application
+
+    @property
+    def url(self) -> str | None:
+        return self._url
+
+    @property
+    def server_context(self) -> BokehServerContext:
+        return self._server_context
+
+    @property
+    def sessions(self) -> list[ServerSession]:
+        return list(self._sessions.values())
+
+    @property
+    def worker(self) -> Worker:
+        return self._worker
+
+    def get_session(self, session_id: str) -> ServerSession:
+        try:
+            return self._sessions[session_id]
+        except KeyError:
+            raise ProtocolError(f"No such session {session_id}") from None
+
+    def get_session_context(self, session_id: str) -> BokehSessionContext:
+        return self._session_contexts[session_id]
+
+    async def run_load_hook(self) -> None:
+        await self._run_server_hook("on_server_loaded")
+
+    async def run_unload_hook(self) -> None:
+        await self._run_server_hook("on_server_unloaded")
+
+    async def _run_server_hook(self, name: str) -> None:
+        for handler in self._application.handlers:
+            try:
+                await _call_hook(handler, name, self._server_context)
+            except Exception:
+                logger.exception("Error in %s hook of app %s", name, self._url)
+
+    async def create_session_if_needed(
+        self, session_id: str, request: RequestProxy | None = None, token: str | None = None
+    ) -> ServerSession:
+        """Return the live session ``session_id``, building it (hooks, then ``modify_doc``) if new.
+
+        Raises:
+            ApplicationError: the app's code failed; no session is kept.
+        """
+        if not session_id:
+            raise ProtocolError("Session ID must not be empty")
+        session = self._sessions.get(session_id)
+        if session is not None:
+            return session
+        pending = self._pending_sessions.get(session_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ServerSession] = asyncio.get_running_loop().create_future()
+        self._pending_sessions[session_id] = future
+        try:
+            session = await self._build_session(session_id, request, token)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # a failure nobody else awaited is not "never retrieved"
+            raise
+        else:
+            future.set_result(session)
+            return session
+        finally:
+            del self._pending_sessions[session_id]
+
+    async def _build_session(self, session_id: str, request: RequestProxy | None, token: str | None) -> ServerSession:
+        doc = Document()
+        context = BokehSessionContext(session_id, self._server_context, doc, logout_url=self._logout_url)
+        if request is not None:
+            payload = get_token_payload(token) if token else {}
+            context._request = request.with_payload(payload)
+        context._token = token
+        _compat.set_session_context(doc, context)
+        for handler in self._application.handlers:
+            try:
+                await _call_hook(handler, "on_session_created", context)
+            except Exception:
+                logger.exception("Error in on_session_created hook of app %s (session %s)", self._url, session_id)
+        self._initialize_document(doc, session_id)
+        session = ServerSession(
+            session_id, doc, asyncio.get_running_loop(), token, worker=self._worker, label=f"{self._url} session {session_id}"
+        )
+        self._sessions[session_id] = session
+        self._session_contexts[session_id] = context
+        context._set_session(session)
+        return session
+
+    def _initialize_document(self, doc: Document, session_id: str) -> None:
+        try:
+            with _compat.bind_curdoc(doc):
+                self._application.initialize_document(doc)
+        except Exception as exc:
+            logger.exception("App %s failed to build the document of session %s", self._url, session_id)
+            raise ApplicationError(f"{type(exc).__name__}: {exc}") from exc
+        failed = [h for h in self._application.handlers if getattr(h, "failed", False)]
+        if failed:
+            handler = failed[0]
+            logger.error("App %s failed to build the document of session %s: %s\n%s",
+                         self._url, session_id, handler.error, handler.error_detail)
+            raise ApplicationError(handler.error or "application handler failed")
+
+    async def discard_session(self, session: ServerSession) -> bool:
+        """Destroy ``session`` if it still deserves it, then run the destroy hooks; True if it went."""
+        if session.connection_count > 0 or session.expiration_blocked:
+            return False
+        await session.with_document_locked(self._destroy_locked, session)
+        if not session.destroyed:
+            logger.debug("Session %s came back to life before it could be discarded", session.id)
+            return False
+        context = self._session_contexts.pop(session.id, None)
+        self._sessions.pop(session.id, None)
+        if context is not None:
+            for handler in self._application.handlers:
+                try:
+                    await _call_hook(handler, "on_session_destroyed", context)
+                except Exception:
+                    logger.exception("Error in on_session_destroyed hook of app %s (session %s)", self._url, session.id)
+        return True
+
+    def _destroy_locked(self, session: ServerSession) -> None:
+        # with_document_locked counts this call as one block: more means someone else waits.
+        if session.connection_count == 0 and session.expiration_blocked_count == 1:
+            session.destroy()
+
+    async def cleanup_sessions(self, unused_session_lifetime_ms: float) -> int:
+        """Discard sessions with no connection for longer than the lifetime (or marked to expire)."""
+        discarded = 0
+        for session in list(self._sessions.values()):
+            if session.connection_count or session.expiration_blocked:
+                continue
+            if session.expiration_requested or session.milliseconds_since_last_unsubscribe > unused_session_lifetime_ms:
+                if await self.discard_session(session):
+                    discarded += 1
+        return discarded

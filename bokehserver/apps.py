@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+
+class BokehServerConfig(AppConfig):
+    name = "bokehserver"
+    verbose_name = "Bokeh server"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .conf import reset
+
+        setting_changed.connect(reset, dispatch_uid="bokehserver.conf.reset")

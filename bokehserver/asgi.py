@@ -1,0 +1,296 @@
+"""The Bokeh web application: apps, options and background jobs of one server process, as ASGI."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import urljoin
+
+from bokeh.application import Application
+from bokeh.resources import Resources
+from bokeh.settings import settings as bokeh_settings
+
+from . import conf
+from .application_context import ApplicationContext
+from .origins import create_hosts_allowlist
+from .registry import AppSpec, normalize_routes
+from .session import ServerSession
+from .static import append_version
+from .worker import Worker
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("BokehASGI", "bokeh_asgi_application")
+
+DEFAULT_MAX_MESSAGE_SIZE = 20 * 1024 * 1024
+
+
+def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return value
+
+
+class BokehASGI:
+    """Holds the apps served at their URL paths, the server's options and its background jobs.
+
+    Views and consumers find it through ``registry.get_web_application()``; calling it as an
+    ASGI application routes websockets to the session consumer and HTTP to Django.
+    """
+
+    def __init__(
+        self,
+        applications: Mapping[str, AppSpec] | AppSpec,
+        prefix: str | None = "",
+        extra_websocket_origins: list[str] | None = None,
+        extra_patterns: list[Any] | None = None,
+        secret_key: str | bytes | None = None,
+        sign_sessions: bool = False,
+        generate_session_ids: bool = True,
+        keep_alive_milliseconds: int = 37000,
+        check_unused_sessions_milliseconds: int = 17000,
+        unused_session_lifetime_milliseconds: int = 15000,
+        stats_log_frequency_milliseconds: int = 15000,
+        use_index: bool = True,
+        redirect_root: bool = True,
+        *,
+        websocket_max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE,
+        session_token_expiration: int = 300,
+        index: str | None = None,
+        ico_path: str | None = None,
+        absolute_url: str | None = None,
+        include_headers: list[str] | None = None,
+        exclude_headers: list[str] | None = None,
+        include_cookies: list[str] | None = None,
+        exclude_cookies: list[str] | None = None,
+        argv: list[str] | None = None,
+    ) -> None:
+        if not isinstance(applications, Mapping):
+            applications = {"/": applications}
+        self._applications = normalize_routes(applications, argv or ())
+        prefix = (prefix or "").strip("/")
+        self._prefix = f"/{prefix}" if prefix else ""
+        self._websocket_origins = set(extra_websocket_origins or ())
+        self._extra_patterns = list(extra_patterns or ())
+        if isinstance(secret_key, str):
+            secret_key = secret_key.encode("utf-8")
+        if sign_sessions and not secret_key:
+            raise ValueError(
+                "To sign sessions, a secret key must be set: BOKEHSERVER['SECRET_KEY'] or the BOKEH_SECRET_KEY environment variable"
+            )
+        self._secret_key = secret_key
+        self._sign_sessions = bool(sign_sessions)
+        self._generate_session_ids = bool(generate_session_ids)
+        self.keep_alive_milliseconds = _positive("keep_alive_milliseconds", keep_alive_milliseconds, allow_zero=True)
+        self.check_unused_sessions_milliseconds = _positive("check_unused_sessions_milliseconds", check_unused_sessions_milliseconds)
+        self.unused_session_lifetime_milliseconds = _positive("unused_session_lifetime_milliseconds", unused_session_lifetime_milliseconds)
+        self.stats_log_frequency_milliseconds = _positive("stats_log_frequency_milliseconds", stats_log_frequency_milliseconds)
+        self.websocket_max_message_size_bytes = int(_positive("websocket_max_message_size_bytes", websocket_max_message_size_bytes))
+        self.session_token_expiration = int(_positive("session_token_expiration", session_token_expiration))
+        self._use_index = bool(use_index)
+        self._redirect_root = bool(redirect_root)
+        self._index = index
+        self._ico_path = ico_path
+        self._absolute_url = absolute_url
+        if include_headers is not None and exclude_headers is not None:
+            raise ValueError("include_headers and exclude_headers are mutually exclusive")
+        if include_cookies is not None and exclude_cookies is not None:
+            raise ValueError("include_cookies and exclude_cookies are mutually exclusive")
+        self.include_headers = include_headers
+        self.exclude_headers = exclude_headers
+        self.include_cookies = include_cookies
+        self.exclude_cookies = exclude_cookies
+        self._worker = Worker()
+        self._contexts = {
+            route: ApplicationContext(app, url=route, worker=self._worker) for route, app in self._applications.items()
+        }
+        self._started = False
+        self._asgi: Callable[..., Awaitable[None]] | None = None
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> BokehASGI:
+        """Build from ``settings.BOKEHSERVER`` (and bokeh's environment variables where unset)."""
+        cfg = conf.get_config()
+        sign = cfg["SIGN_SESSIONS"]
+        if sign is None:
+            sign = bokeh_settings.sign_sessions()
+        secret = cfg["SECRET_KEY"] or bokeh_settings.secret_key()
+        options: dict[str, Any] = dict(
+            prefix=cfg["PREFIX"],
+            extra_websocket_origins=create_hosts_allowlist(cfg["ALLOW_WEBSOCKET_ORIGIN"], cfg["PORT"]),
+            secret_key=secret,
+            sign_sessions=sign,
+            generate_session_ids=cfg["GENERATE_SESSION_IDS"],
+            keep_alive_milliseconds=cfg["KEEP_ALIVE_MILLISECONDS"],
+            check_unused_sessions_milliseconds=cfg["CHECK_UNUSED_SESSIONS_MILLISECONDS"],
+            unused_session_lifetime_milliseconds=cfg["UNUSED_SESSION_LIFETIME_MILLISECONDS"],
+            stats_log_frequency_milliseconds=cfg["STATS_LOG_FREQUENCY_MILLISECONDS"],
+            use_index=cfg["USE_INDEX"],
+            redirect_root=cfg["REDIRECT_ROOT"],
+            websocket_max_message_size_bytes=cfg["WEBSOCKET_MAX_MESSAGE_SIZE"],
+            session_token_expiration=cfg["SESSION_TOKEN_EXPIRATION"],
+            index=cfg["INDEX_TEMPLATE"],
+            ico_path=cfg["ICO_PATH"],
+            include_headers=cfg["INCLUDE_HEADERS"],
+            exclude_headers=cfg["EXCLUDE_HEADERS"],
+            include_cookies=cfg["INCLUDE_COOKIES"],
+            exclude_cookies=cfg["EXCLUDE_COOKIES"],
+            argv=list(cfg["APP_ARGV"]),
+        )
+        options.update(overrides)
+        apps = options.pop("applications", cfg["APPS"])
+        return cls(apps, **options)
+
+    @property
+    def applications(self) -> dict[str, Application]:
+        return dict(self._applications)
+
+    @property
+    def app_paths(self) -> set[str]:
+        return set(self._applications)
+
+    @property
+    def application_contexts(self) -> dict[str, ApplicationContext]:
+        return dict(self._contexts)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def websocket_origins(self) -> set[str]:
+        """Allowed origins; ``BOKEH_ALLOW_WS_ORIGIN`` replaces them entirely, as under bokeh serve."""
+        env = os.environ.get("BOKEH_ALLOW_WS_ORIGIN")
+        if env:
+            return {host.strip() for host in env.split(",") if host.strip()}
+        return set(self._websocket_origins)
+
+    @property
+    def secret_key(self) -> bytes | None:
+        return self._secret_key
+
+    @property
+    def sign_sessions(self) -> bool:
+        return self._sign_sessions
+
+    @property
+    def generate_session_ids(self) -> bool:
+        return self._generate_session_ids
+
+    @property
+    def use_index(self) -> bool:
+        return self._use_index
+
+    @property
+    def redirect_root(self) -> bool:
+        return self._redirect_root
+
+    @property
+    def index(self) -> str | None:
+        return self._index
+
+    @property
+    def ico_path(self) -> str | None:
+        return self._ico_path
+
+    @property
+    def worker(self) -> Worker:
+        return self._worker
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def context_for(self, app_path: str) -> ApplicationContext | None:
+        """The context serving ``app_path`` ("" and "/" both name the root app)."""
+        return self._contexts.get(app_path or "/")
+
+    def resources(self, absolute_url: str | None = None) -> Resources:
+        """Where pages load BokehJS from: this server's static URLs unless BOKEH_RESOURCES says otherwise."""
+        mode = bokeh_settings.resources(default="server")
+        if mode in ("server", "server-dev"):
+            root_url = urljoin(absolute_url or "/", self._prefix)
+            return Resources(mode=mode, root_url=root_url, path_versioner=append_version)
+        return Resources(mode=mode)
+
+    def get_session(self, app_path: str, session_id: str) -> ServerSession:
+        context = self.context_for(app_path)
+        if context is None:
+            raise ValueError(f"Application {app_path} does not exist on this server")
+        return context.get_session(session_id)
+
+    def get_sessions(self, app_path: str | None = None) -> list[ServerSession]:
+        if app_path is not None:
+            context = self.context_for(app_path)
+            if context is None:
+                raise ValueError(f"Application {app_path} does not exist on this server")
+            return context.sessions
+        return [s for context in self._contexts.values() for s in context.sessions]
+
+    def start(self) -> None:
+        """Start the background jobs and run ``on_server_loaded``; needs the running loop."""
+        if self._started:
+            return
+        self._started = True
+        worker = self._worker
+        worker.add_job("cleanup-sessions", self.check_unused_sessions_milliseconds, self.cleanup_sessions)
+        worker.add_job("stats-log", self.stats_log_frequency_milliseconds, self.log_stats)
+        worker.start()
+        for context in self._contexts.values():
+            worker.spawn(context.run_load_hook(), name=f"on_server_loaded {context.url}")
+
+    def ensure_started(self) -> None:
+        if not self._started:
+            self.start()
+
+    async def stop(self, wait: bool = True) -> None:
+        """Run ``on_server_unloaded``, then stop every job and callback (bounded when ``wait``)."""
+        if not self._started:
+            return
+        self._started = False
+        for context in self._contexts.values():
+            await context.run_unload_hook()
+        await self._worker.stop(timeout=5.0 if wait else 0.0)
+        self._worker = Worker()
+        for context in self._contexts.values():
+            context._worker = self._worker
+
+    async def cleanup_sessions(self) -> None:
+        for context in list(self._contexts.values()):
+            discarded = await context.cleanup_sessions(self.unused_session_lifetime_milliseconds)
+            if discarded:
+                logger.debug("Discarded %d unused sessions of %s", discarded, context.url)
+
+    def log_stats(self) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        pid = os.getpid()
+        connections = sum(s.connection_count for s in self.get_sessions())
+        logger.debug("[pid %d] %d clients connected", pid, connections)
+        for route, context in self._contexts.items():
+            sessions = context.sessions
+            unused = sum(1 for s in sessions if s.connection_count == 0)
+            logger.debug("[pid %d]   %s has %d sessions with %d unused", pid, route, len(sessions), unused)
+
+    async def run_in_background(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking function in a thread without stalling the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: func(*args, **kwargs))
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self._asgi is None:
+            from django.core.asgi import get_asgi_application
+
+            self._asgi = bokeh_asgi_application(get_asgi_application())
+        await self._asgi(scope, receive, send)
+
+
+def bokeh_asgi_application(http_application: Callable[..., Awaitable[None]]) -> Any:
+    """Route websockets to the Bokeh session consumer and everything else to ``http_application``."""
+    from channels.routing import ProtocolTypeRouter
+
+    from .routing import websocket_application
+
+    return ProtocolTypeRouter({"http": http_application, "websocket": websocket_application()})

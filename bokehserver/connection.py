@@ -1,0 +1,96 @@
+"""ServerConnection: one websocket attached to one session, with ordered, whole-message sends."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bokeh.protocol import Protocol as BokehProtocol
+
+from .frames import Frame, Frames, message_frames
+
+if TYPE_CHECKING:
+    from bokeh.protocol.message import Message
+
+    from .application_context import ApplicationContext
+    from .session import ServerSession
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("ServerConnection",)
+
+
+class Socket(Protocol):
+    """What a connection needs of its transport (the consumer, or a test double)."""
+
+    async def send_frame(self, frame: Frame) -> None: ...
+
+
+class ServerConnection:
+    """Writes each Bokeh message's frames back to back, never interleaved with another's."""
+
+    def __init__(
+        self,
+        protocol: BokehProtocol,
+        socket: Socket,
+        application_context: ApplicationContext,
+        session: ServerSession,
+    ) -> None:
+        self._protocol = protocol
+        self._socket = socket
+        self._application_context = application_context
+        self._session: ServerSession | None = session
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+        session.subscribe(self)
+
+    @property
+    def protocol(self) -> BokehProtocol:
+        return self._protocol
+
+    @property
+    def session(self) -> ServerSession:
+        if self._session is None:
+            raise RuntimeError("connection is detached from its session")
+        return self._session
+
+    @property
+    def application_context(self) -> ApplicationContext:
+        return self._application_context
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def detach_session(self) -> None:
+        """Unsubscribe from the session; the session itself lives on for reconnects."""
+        self._closed = True
+        if self._session is not None:
+            self._session.unsubscribe(self)
+            self._session = None
+
+    def ok(self, message: Message[Any]) -> Message[Any]:
+        return self._protocol.create("OK", message.header["msgid"])
+
+    def error(self, message: Message[Any], text: str) -> Message[Any]:
+        """An ERROR reply; bokeh adds the traceback of the exception being handled."""
+        return self._protocol.create("ERROR", message.header["msgid"], text)
+
+    async def send_message(self, message: Message[Any]) -> None:
+        await self.send_frames(message_frames(message))
+
+    async def send_frames(self, frames: Frames) -> None:
+        """Write one message's frames; a dead socket detaches the connection instead of raising."""
+        if self._closed:
+            return
+        async with self._write_lock:
+            try:
+                for frame in frames:
+                    await self._socket.send_frame(frame)
+            except Exception as exc:
+                logger.warning("Dropping connection to session %s after a failed send: %r", self._session_id, exc)
+                self.detach_session()
+
+    @property
+    def _session_id(self) -> str | None:
+        return self._session.id if self._session is not None else None

@@ -1,0 +1,202 @@
+"""SessionConsumer: a Channels websocket consumer speaking the Bokeh session protocol."""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import enum
+import json
+import logging
+from typing import Any
+from urllib.parse import urlparse
+
+from bokeh.protocol import Protocol
+from bokeh.protocol.exceptions import MessageError, ProtocolError, ValidationError
+from bokeh.protocol.receiver import Receiver
+from bokeh.util.token import check_token_signature, get_session_id, get_token_payload
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import registry
+from .application_context import ApplicationContext, ApplicationError
+from .connection import ServerConnection
+from .frames import Frame
+from .origins import check_whitelist
+from .protocol_handler import ProtocolHandler
+from .request_data import RequestProxy
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("CloseCode", "SessionConsumer")
+
+
+class CloseCode(enum.IntEnum):
+    """Close codes for refused or broken sessions (daphne only sends 1000 and 3000-4999)."""
+
+    INTERNAL_ERROR = 4000
+    PROTOCOL_ERROR = 4001
+    FORBIDDEN = 4003
+    NOT_FOUND = 4004
+    MESSAGE_TOO_BIG = 4009
+    APPLICATION_ERROR = 4011
+
+
+class ConnectionState(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Refused(Exception):
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class SessionConsumer(AsyncWebsocketConsumer):
+    """Checks origin and token, attaches the socket to its session, then relays Bokeh messages.
+
+    Frames that arrive before the ACK wait in Channels' queue and are handled after it.
+    """
+
+    _handler = ProtocolHandler()
+
+    async def connect(self) -> None:
+        self.state = ConnectionState.CONNECTING
+        self.connection: ServerConnection | None = None
+        self.receiver: Receiver | None = None
+        web_app = registry.get_web_application()
+        web_app.ensure_started()
+        self.web_app = web_app
+        origin = self._header("origin")
+        if origin is not None:
+            host = urlparse(origin).netloc.lower()
+            allowed = web_app.websocket_origins
+            if not check_whitelist(host, allowed):
+                logger.warning(
+                    "Refusing websocket connection from Origin %r; allow it with --allow-websocket-origin=%s "
+                    "or BOKEHSERVER['ALLOW_WEBSOCKET_ORIGIN'] (allowed now: %s)",
+                    origin, host, sorted(allowed),
+                )
+                await self.close(code=CloseCode.FORBIDDEN)
+                return
+        subprotocols = self.scope.get("subprotocols") or []
+        if "bokeh" in subprotocols:
+            await self.accept(subprotocol="bokeh")
+        else:
+            await self.accept()
+        try:
+            context, session_id, token = self._authorize(subprotocols)
+            session = await context.create_session_if_needed(session_id, RequestProxy.from_scope(self.scope), token)
+        except Refused as exc:
+            await self._refuse(exc.code, exc.reason)
+            return
+        except ApplicationError as exc:
+            await self._refuse(CloseCode.APPLICATION_ERROR, f"application failed: {exc}"[:120])
+            return
+        except ProtocolError as exc:
+            await self._refuse(CloseCode.PROTOCOL_ERROR, str(exc))
+            return
+        protocol = Protocol()
+        self.receiver = Receiver(protocol)
+        self.connection = ServerConnection(protocol, self, context, session)
+        self.state = ConnectionState.OPEN
+        logger.debug("WebSocket connection opened for %s session %s", context.url, session.id)
+        await self.connection.send_message(protocol.create("ACK"))
+
+    def _header(self, name: str) -> str | None:
+        wanted = name.encode("latin-1")
+        for key, value in self.scope.get("headers", []):
+            if key.lower() == wanted:
+                return value.decode("latin-1")
+        return None
+
+    def _authorize(self, subprotocols: list[str]) -> tuple[ApplicationContext, str, str]:
+        web_app = self.web_app
+        route = "/" + self.scope["url_route"]["kwargs"].get("app_path", "").strip("/")
+        prefix = web_app.prefix
+        if prefix:
+            if route != prefix and not route.startswith(prefix + "/"):
+                raise Refused(CloseCode.NOT_FOUND, "no Bokeh application at this path")
+            route = route[len(prefix):] or "/"
+        context = web_app.context_for(route)
+        if context is None:
+            raise Refused(CloseCode.NOT_FOUND, f"no Bokeh application at {route}")
+        if len(subprotocols) != 2 or subprotocols[0] != "bokeh":
+            raise Refused(CloseCode.FORBIDDEN, "Subprotocol header is not 'bokeh' followed by a session token")
+        token = subprotocols[1]
+        try:
+            valid = check_token_signature(token, secret_key=web_app.secret_key, signed=web_app.sign_sessions)
+            payload = get_token_payload(token) if valid else {}
+            session_id = get_session_id(token)
+        except Exception:
+            raise Refused(CloseCode.FORBIDDEN, "Malformed session token") from None
+        if not valid:
+            raise Refused(CloseCode.FORBIDDEN, "Invalid token signature")
+        expiry = payload.get("session_expiry")
+        if expiry is None:
+            raise Refused(CloseCode.FORBIDDEN, "Session expiry has not been provided")
+        if calendar.timegm(dt.datetime.now(dt.timezone.utc).timetuple()) >= expiry:
+            raise Refused(CloseCode.FORBIDDEN, "Token is expired; a longer session token expiration can be configured")
+        return context, session_id, token
+
+    async def _refuse(self, code: CloseCode, reason: str) -> None:
+        logger.warning("Closing websocket to %s: %s (%d)", self.scope.get("path"), reason, code)
+        self.state = ConnectionState.CLOSED
+        await self.close(code=int(code), reason=reason)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.state is not ConnectionState.OPEN:
+            return
+        fragment: Any = bytes_data if bytes_data is not None else text_data
+        if fragment is None:
+            return
+        if len(fragment) > self.web_app.websocket_max_message_size_bytes:
+            await self._refuse(CloseCode.MESSAGE_TOO_BIG, "message larger than the websocket max message size")
+            return
+        try:
+            message = await self.receiver.consume(fragment)
+        except (ValidationError, MessageError, ProtocolError) as exc:
+            await self._refuse(CloseCode.PROTOCOL_ERROR, f"protocol error: {exc}"[:120])
+            return
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            await self._refuse(CloseCode.PROTOCOL_ERROR, f"malformed message: {_short(exc)}"[:120])
+            return
+        if message is None:
+            return
+        try:
+            reply = await self._handler.handle(message, self.connection)
+        except ProtocolError as exc:
+            await self._refuse(CloseCode.PROTOCOL_ERROR, str(exc)[:120])
+            return
+        except Exception:
+            logger.exception("Unexpected error handling %s", message.msgtype)
+            await self._refuse(CloseCode.INTERNAL_ERROR, "server failed to handle a message")
+            return
+        if reply is not None and self.connection is not None:
+            await self.connection.send_message(reply)
+
+    async def disconnect(self, code: int) -> None:
+        self.state = ConnectionState.CLOSED
+        connection = getattr(self, "connection", None)
+        if connection is None:
+            return
+        session = connection._session
+        logger.debug("WebSocket connection closed: code=%s", code)
+        connection.detach_session()
+        if session is not None:
+            try:
+                session.notify_connection_lost()
+            except Exception:
+                logger.exception("Error in connection_lost handlers of session %s", session.id)
+
+    async def send_frame(self, frame: Frame) -> None:
+        if isinstance(frame, bytes):
+            await self.base_send({"type": "websocket.send", "bytes": frame})
+        else:
+            await self.base_send({"type": "websocket.send", "text": frame})
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"unknown message type {exc.args[0]!r}" if exc.args else "unknown key"
+    return str(exc) or type(exc).__name__

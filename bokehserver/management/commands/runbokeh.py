@@ -1,0 +1,136 @@
+"""``manage.py runbokeh``: serve Bokeh apps the way ``bokeh serve`` does, with daphne."""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import webbrowser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from bokehserver import conf
+from bokehserver.origins import create_hosts_allowlist
+from bokehserver.registry import AppSpecError, routes_for_paths
+
+SESSION_ID_MODES = ("unsigned", "signed", "external-signed")
+LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
+
+
+class Command(BaseCommand):
+    help = "Serve Bokeh applications (scripts, notebooks, directories, or BOKEHSERVER['APPS']) with daphne."
+    requires_system_checks: list[str] = []
+
+    @property
+    def server_class(self) -> Any:
+        from bokehserver.daphne_server import BokehDaphneServer
+
+        return BokehDaphneServer
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("files", nargs="*", metavar="DIRECTORY-OR-SCRIPT",
+                            help="Apps to serve; none means the apps in BOKEHSERVER['APPS']")
+        parser.add_argument("--port", type=int, default=None, help="Port to listen on (default 5006; 0 picks one)")
+        parser.add_argument("--address", default=None, help="Address to listen on (default: all interfaces)")
+        parser.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
+                            help="Host allowed to open websockets (repeatable; default localhost:<port>)")
+        parser.add_argument("--prefix", default=None, help="URL prefix for every Bokeh URL")
+        parser.add_argument("--session-ids", choices=SESSION_ID_MODES, default=None,
+                            help="unsigned, signed, or external-signed session ids")
+        parser.add_argument("--keep-alive", type=int, default=None, metavar="MS",
+                            help="Milliseconds between websocket pings (0 disables; default 37000)")
+        parser.add_argument("--check-unused-sessions", type=int, default=None, metavar="MS",
+                            help="Milliseconds between checks for unused sessions (default 17000)")
+        parser.add_argument("--unused-session-lifetime", type=int, default=None, metavar="MS",
+                            help="Milliseconds an unused session lives (default 15000)")
+        parser.add_argument("--stats-log-frequency", type=int, default=None, metavar="MS",
+                            help="Milliseconds between stats log lines (default 15000)")
+        parser.add_argument("--session-token-expiration", type=int, default=None, metavar="S",
+                            help="Seconds a session token stays valid (default 300)")
+        parser.add_argument("--websocket-max-message-size", type=int, default=None, metavar="BYTES",
+                            help="Largest websocket message accepted (default 20 MiB)")
+        parser.add_argument("--index", default=None, help="Django template for the index page")
+        parser.add_argument("--disable-index", action="store_true", help="Serve no index of apps at /")
+        parser.add_argument("--disable-index-redirect", action="store_true",
+                            help="Show the index even when only one app is served")
+        parser.add_argument("--ico-path", default=None, help="Favicon file, or 'none'")
+        parser.add_argument("--show", action="store_true", help="Open each app in a browser")
+        parser.add_argument("--glob", action="store_true", help="Expand the file arguments as glob patterns")
+        parser.add_argument("--log-level", choices=LOG_LEVELS, default=None, help="Log level of bokehserver and bokeh")
+        parser.add_argument("--args", dest="app_args", nargs="...", default=[], metavar="...",
+                            help="Arguments handed to every app as sys.argv[1:] (must come last)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["log_level"]:
+            level = logging.DEBUG if options["log_level"] == "trace" else getattr(logging, options["log_level"].upper())
+            for name in ("bokehserver", "bokeh"):
+                logging.getLogger(name).setLevel(level)
+        cfg = conf.get_config()
+        port = options["port"] if options["port"] is not None else cfg["PORT"]
+        web_app = self.build_web_application(options, port)
+        from bokehserver import registry
+        from bokehserver.asgi import bokeh_asgi_application
+        from django.core.asgi import get_asgi_application
+
+        registry.install(web_app)
+        asgi_app = bokeh_asgi_application(get_asgi_application())
+        address = options["address"]
+        origins_given = options["allow_websocket_origin"] or cfg["ALLOW_WEBSOCKET_ORIGIN"]
+
+        def on_listen(host: str, actual_port: int) -> None:
+            if not origins_given and actual_port != port:
+                web_app._websocket_origins = set(create_hosts_allowlist(None, actual_port))
+            shown = address or "localhost"
+            for route in sorted(web_app.app_paths):
+                url = f"http://{shown}:{actual_port}{web_app.prefix}{route if route != '/' else '/'}"
+                self.stdout.write(f"Bokeh app running at: {url}")
+                if options["show"]:
+                    webbrowser.open(url, new=2)
+            self.stdout.flush()
+
+        server = self.server_class(web_app, asgi_app, address=address, port=port, on_listen=on_listen)
+        self.stdout.write(f"Starting bokehserver with process id: {os.getpid()}")
+        server.run()
+
+    def build_web_application(self, options: dict[str, Any], port: int) -> Any:
+        from bokehserver.asgi import BokehASGI
+
+        cfg = conf.get_config()
+        overrides: dict[str, Any] = {}
+        files = list(options["files"])
+        if options["glob"]:
+            files = [match for pattern in files for match in sorted(glob.glob(pattern))] or files
+        argv = list(options["app_args"] or cfg["APP_ARGV"])
+        overrides["argv"] = argv
+        try:
+            if files:
+                overrides["applications"] = routes_for_paths(files, argv)
+            origins = options["allow_websocket_origin"] or cfg["ALLOW_WEBSOCKET_ORIGIN"]
+            overrides["extra_websocket_origins"] = create_hosts_allowlist(origins, port)
+        except (AppSpecError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        for option, key in (
+            ("prefix", "prefix"),
+            ("keep_alive", "keep_alive_milliseconds"),
+            ("check_unused_sessions", "check_unused_sessions_milliseconds"),
+            ("unused_session_lifetime", "unused_session_lifetime_milliseconds"),
+            ("stats_log_frequency", "stats_log_frequency_milliseconds"),
+            ("session_token_expiration", "session_token_expiration"),
+            ("websocket_max_message_size", "websocket_max_message_size_bytes"),
+            ("index", "index"),
+            ("ico_path", "ico_path"),
+        ):
+            if options[option] is not None:
+                overrides[key] = options[option]
+        if options["disable_index"]:
+            overrides["use_index"] = False
+        if options["disable_index_redirect"]:
+            overrides["redirect_root"] = False
+        mode = options["session_ids"]
+        if mode is not None:
+            overrides["sign_sessions"] = mode != "unsigned"
+            overrides["generate_session_ids"] = mode != "external-signed"
+        try:
+            return BokehASGI.from_settings(**overrides)
+        except (AppSpecError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc

@@ -1,0 +1,38 @@
+"""Dispatch of complete Bokeh messages to the session, and the replies they earn."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bokeh.protocol.exceptions import ProtocolError
+
+if TYPE_CHECKING:
+    from bokeh.protocol.message import Message
+
+    from .connection import ServerConnection
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("ProtocolHandler",)
+
+
+class ProtocolHandler:
+    """Routes PULL-DOC-REQ, PUSH-DOC, PATCH-DOC and SERVER-INFO-REQ; anything else is a violation."""
+
+    async def handle(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | None:
+        """Return the reply to send; an app error becomes ERROR, a bad msgtype raises ProtocolError."""
+        msgtype = message.msgtype
+        if msgtype == "SERVER-INFO-REQ":
+            return connection.protocol.create("SERVER-INFO-REPLY", message.header["msgid"])
+        session = connection.session
+        handler = {"PULL-DOC-REQ": session.pull, "PUSH-DOC": session.push, "PATCH-DOC": session.patch}.get(msgtype)
+        if handler is None:
+            raise ProtocolError(f"{message} not expected on server")
+        try:
+            return await handler(message, connection)
+        except Exception as exc:
+            logger.warning("Error handling %s for session %s: %r", msgtype, session.id, exc)
+            logger.debug("Traceback of the %s error", msgtype, exc_info=True)
+            return connection.error(message, repr(exc))
+
+

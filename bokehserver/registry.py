@@ -1,0 +1,139 @@
+"""Turning app specs (paths, dotted callables, functions) into Applications, and the process's web application."""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bokeh.application import Application
+from bokeh.application.handlers import DirectoryHandler, FunctionHandler, NotebookHandler, ScriptHandler
+from bokeh.document import Document
+
+if TYPE_CHECKING:
+    from .asgi import BokehASGI
+
+logger = logging.getLogger(__name__)
+
+__all__ = (
+    "AppSpecError",
+    "build_application",
+    "get_web_application",
+    "install",
+    "routes_for_paths",
+    "uninstall",
+)
+
+_DOTTED = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+AppSpec = Any  # Application | Callable[[Document], None] | str | os.PathLike
+
+
+class AppSpecError(ValueError):
+    """An app given on the command line or in settings cannot be loaded."""
+
+
+def _handler_for_path(path: Path, argv: Sequence[str]) -> Any:
+    if path.is_dir():
+        handler: Any = DirectoryHandler(filename=str(path), argv=list(argv))
+    elif path.suffix == ".py":
+        if path.name == "main.py":
+            logger.warning("%s is a directory app's main.py; serve its folder to get templates and static files", path)
+        handler = ScriptHandler(filename=str(path), argv=list(argv))
+    elif path.suffix == ".ipynb":
+        try:
+            import nbconvert  # noqa: F401
+            import nbformat  # noqa: F401
+        except ImportError:
+            raise AppSpecError(
+                f"{path}: serving a notebook needs nbconvert and nbformat (pip install 'bokehserver[notebook]')"
+            ) from None
+        handler = NotebookHandler(filename=str(path), argv=list(argv))
+    else:
+        raise AppSpecError(f"{path}: expected a directory, a .py script or a .ipynb notebook")
+    if handler.failed:
+        raise AppSpecError(f"{path}: {handler.error}\n{handler.error_detail}")
+    return handler
+
+
+def _import_callable(dotted: str) -> Callable[[Document], None]:
+    module_name, _, attr = dotted.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        raise AppSpecError(f"cannot import {dotted!r}: {exc}") from exc
+
+
+def build_application(spec: AppSpec, argv: Sequence[str] = ()) -> Application:
+    """Return an Application for a path, a ``"module:function"`` string, a function or an Application."""
+    if isinstance(spec, Application):
+        return spec
+    if callable(spec):
+        return Application(FunctionHandler(spec))
+    text = os.fspath(spec)
+    if _DOTTED.match(text) and not os.path.exists(text):
+        return Application(FunctionHandler(_import_callable(text)))
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise AppSpecError(f"{text}: no such file or directory")
+    return Application(_handler_for_path(path.resolve(), argv))
+
+
+def routes_for_paths(paths: Sequence[str | os.PathLike[str]], argv: Sequence[str] = ()) -> dict[str, Application]:
+    """Map each script, notebook or directory to bokeh serve's route for it (``/<name>``)."""
+    routes: dict[str, Application] = {}
+    for raw in paths:
+        app = build_application(raw, argv)
+        route = app.handlers[0].url_path()
+        if not route:
+            raise AppSpecError(f"{raw}: cannot derive a URL path")
+        if route in routes:
+            raise AppSpecError(f"{raw}: two apps would be served at {route}")
+        routes[route] = app
+    return routes
+
+
+def normalize_routes(apps: Mapping[str, AppSpec], argv: Sequence[str] = ()) -> dict[str, Application]:
+    """Check URL paths and build every Application of a ``{path: spec}`` mapping."""
+    routes: dict[str, Application] = {}
+    for route, spec in apps.items():
+        if not route.startswith("/"):
+            raise AppSpecError(f"app path {route!r} must start with '/'")
+        if route != "/" and route.endswith("/"):
+            route = route.rstrip("/")
+        routes[route] = build_application(spec, argv)
+    return routes
+
+
+_lock = threading.Lock()
+_current: BokehASGI | None = None
+
+
+def install(web_application: BokehASGI) -> None:
+    """Make ``web_application`` the one this process's views and consumers serve."""
+    global _current
+    with _lock:
+        _current = web_application
+
+
+def uninstall(web_application: BokehASGI | None = None) -> None:
+    global _current
+    with _lock:
+        if web_application is None or _current is web_application:
+            _current = None
+
+
+def get_web_application() -> BokehASGI:
+    """The installed web application, built from settings on first use when none was installed."""
+    global _current
+    with _lock:
+        if _current is None:
+            from .asgi import BokehASGI
+
+            _current = BokehASGI.from_settings()
+        return _current

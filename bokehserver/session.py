@@ -1,0 +1,245 @@
+"""ServerSession: one live Document shared by the connections of one session id."""
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bokeh.document import Document
+from bokeh.document.events import DocumentPatchedEvent, SessionCallbackAdded, SessionCallbackRemoved
+from bokeh.events import ConnectionLost
+from bokeh.protocol import Protocol
+from bokeh.util.token import generate_jwt_token
+
+from . import _compat
+from .callbacks import CallbackGroup
+from .frames import Frames, message_frames
+
+if TYPE_CHECKING:
+    from bokeh.protocol.message import Message
+    from bokeh.server.callbacks import SessionCallback
+
+    from .connection import ServerConnection
+    from .worker import Worker
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("ServerSession", "current_time")
+
+T = TypeVar("T")
+
+_protocol = Protocol()
+
+
+def current_time() -> float:
+    """Return the time in milliseconds since the epoch, as a float."""
+    return time.time() * 1000.0
+
+
+class SessionState(enum.Enum):
+    LIVE = "live"
+    DESTROYED = "destroyed"
+
+
+class ServerSession:
+    """Hosts one session's Document for every connection subscribed to it.
+
+    All document work happens under the session's lock; each change made under it is
+    serialized once and the same frames go to every connection that needs them, before the
+    lock is released.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        document: Document,
+        io_loop: asyncio.AbstractEventLoop | None = None,
+        token: str | None = None,
+        *,
+        worker: Worker | None = None,
+        label: str = "",
+    ) -> None:
+        if not session_id:
+            raise ValueError("Sessions must have an id")
+        if document is None:
+            raise ValueError("Sessions must have a document")
+        from .worker import Worker
+
+        self._id = session_id
+        self._token = token
+        self._document = document
+        self._loop = io_loop or asyncio.get_event_loop()
+        self._label = label or session_id
+        self._subscribed: list[ServerConnection] = []
+        self._last_unsubscribe_time = time.monotonic()
+        self._lock = asyncio.Lock()
+        self._current_patch_connection: ServerConnection | None = None
+        self._pending_writes: list[tuple[ServerConnection, Frames]] | None = None
+        self._state = SessionState.LIVE
+        self._expiration_requested = False
+        self._expiration_blocked_count = 0
+        self._callbacks = CallbackGroup(worker or Worker(), self._loop, self._invoke_callback, self._label)
+        document.callbacks.on_change_dispatch_to(self)
+        for callback in document.session_callbacks:
+            self._callbacks.add(callback)
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def document(self) -> Document:
+        return self._document
+
+    @property
+    def token(self) -> str:
+        """The token the session was created with (what the page embeds)."""
+        return self._token or generate_jwt_token(self._id)
+
+    @property
+    def destroyed(self) -> bool:
+        return self._state is SessionState.DESTROYED
+
+    @property
+    def expiration_requested(self) -> bool:
+        return self._expiration_requested
+
+    @property
+    def expiration_blocked(self) -> bool:
+        return self._expiration_blocked_count > 0
+
+    @property
+    def expiration_blocked_count(self) -> int:
+        return self._expiration_blocked_count
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._subscribed)
+
+    @property
+    def connections(self) -> list[ServerConnection]:
+        return list(self._subscribed)
+
+    @property
+    def callback_count(self) -> int:
+        return len(self._callbacks)
+
+    @property
+    def milliseconds_since_last_unsubscribe(self) -> float:
+        return (time.monotonic() - self._last_unsubscribe_time) * 1000.0
+
+    def current_time(self) -> float:
+        return current_time()
+
+    def request_expiration(self) -> None:
+        """Let the next cleanup destroy this session as soon as it has no connection."""
+        self._expiration_requested = True
+
+    def block_expiration(self) -> None:
+        self._expiration_blocked_count += 1
+
+    def unblock_expiration(self) -> None:
+        if self._expiration_blocked_count <= 0:
+            raise RuntimeError("mismatched block_expiration / unblock_expiration")
+        self._expiration_blocked_count -= 1
+
+    def subscribe(self, connection: ServerConnection) -> None:
+        if connection not in self._subscribed:
+            self._subscribed.append(connection)
+
+    def unsubscribe(self, connection: ServerConnection) -> None:
+        if connection in self._subscribed:
+            self._subscribed.remove(connection)
+        self._last_unsubscribe_time = time.monotonic()
+
+    def destroy(self) -> None:
+        """Stop every callback and release the document; the caller holds the lock."""
+        if self.destroyed:
+            return
+        self._state = SessionState.DESTROYED
+        self._callbacks.remove_all()
+        _compat.destroy_document(self._document, self)
+
+    async def with_document_locked(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """Run ``func`` under the document lock, then write the changes it made to every connection."""
+        if self.destroyed:
+            logger.debug("Ignoring locked work on destroyed session %s", self._id)
+            return None
+        self.block_expiration()
+        try:
+            async with self._lock:
+                self._pending_writes = []
+                try:
+                    result = func(*args, **kwargs)
+                    if inspect.isawaitable(result):
+                        result = await result
+                finally:
+                    writes, self._pending_writes = self._pending_writes, None
+                for connection, frames in writes:
+                    await connection.send_frames(frames)
+                return result
+        finally:
+            self.unblock_expiration()
+
+    def _document_patched(self, event: DocumentPatchedEvent) -> None:
+        if self._pending_writes is None:
+            raise RuntimeError(
+                f"session {self._id}: the document changed outside its lock; "
+                "use doc.add_next_tick_callback from threads and unlocked callbacks"
+            )
+        suppressed = self._current_patch_connection if event.setter is self else None
+        targets = [c for c in self._subscribed if c is not suppressed]
+        if not targets:
+            return
+        frames = message_frames(_protocol.create("PATCH-DOC", [event]))
+        self._pending_writes.extend((connection, frames) for connection in targets)
+
+    def _session_callback_added(self, event: SessionCallbackAdded) -> None:
+        self._callbacks.add(event.callback)
+
+    def _session_callback_removed(self, event: SessionCallbackRemoved) -> None:
+        self._callbacks.remove(event.callback)
+
+    async def _invoke_callback(self, callback: SessionCallback) -> None:
+        func = callback.callback
+        if getattr(func, "nolock", False):
+            result = func()
+            if inspect.isawaitable(result):
+                await result
+            return
+        await self.with_document_locked(func)
+
+    async def _handle_pull(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
+        return _protocol.create("PULL-DOC-REPLY", message.header["msgid"], self._document)
+
+    async def _handle_push(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
+        message.push_to_document(self._document)
+        return connection.ok(message)
+
+    async def _handle_patch(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
+        self._current_patch_connection = connection
+        try:
+            message.apply_to_document(self._document, self)
+        finally:
+            self._current_patch_connection = None
+        return connection.ok(message)
+
+    async def pull(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | None:
+        """Answer a PULL-DOC-REQ with the whole document."""
+        return await self.with_document_locked(self._handle_pull, message, connection)
+
+    async def push(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | None:
+        """Replace the document with a client's PUSH-DOC."""
+        return await self.with_document_locked(self._handle_push, message, connection)
+
+    async def patch(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | None:
+        """Apply a client's PATCH-DOC; other connections hear of it before the OK goes back."""
+        return await self.with_document_locked(self._handle_patch, message, connection)
+
+    def notify_connection_lost(self) -> None:
+        if not self.destroyed:
+            self._document.callbacks.trigger_event(ConnectionLost())

@@ -1,0 +1,239 @@
+"""Django views for bokeh serve's HTTP endpoints: app page, autoload.js, metadata, index, static, favicon."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from urllib.parse import urlparse
+
+import bokeh
+from bokeh.embed.bundle import bundle_for_objs_and_resources
+from bokeh.embed.elements import script_for_render_items
+from bokeh.embed.server import server_html_page_for_session
+from bokeh.embed.util import RenderItem
+from bokeh.core.templates import AUTOLOAD_JS
+from bokeh.util.token import check_token_signature, generate_jwt_token, generate_session_id, get_session_id
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from . import registry
+from .application_context import ApplicationContext, ApplicationError
+from .asgi import BokehASGI
+from .request_data import RequestProxy, token_payload
+from .session import ServerSession
+from .static import bokehjs_root, serve_file
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("autoload_js", "favicon", "metadata", "page", "static")
+
+DEFAULT_ICO = Path(bokeh.__file__).parent / "server" / "views" / "bokeh.ico"
+
+
+class SessionRefused(Exception):
+    """The request may not have a session: answered with 403 and this text."""
+
+
+def _web_application() -> BokehASGI:
+    web_app = registry.get_web_application()
+    web_app.ensure_started()
+    return web_app
+
+
+def _route(web_app: BokehASGI, captured: str | None) -> str | None:
+    """Turn the captured URL path into an app route ("/name" or "/"), or None outside the prefix."""
+    full = "/" + (captured or "").strip("/")
+    prefix = web_app.prefix
+    if prefix:
+        if full != prefix and not full.startswith(prefix + "/"):
+            return None
+        full = full[len(prefix):] or "/"
+    return full
+
+
+def _context(web_app: BokehASGI, captured: str | None) -> ApplicationContext:
+    route = _route(web_app, captured)
+    context = web_app.context_for(route) if route is not None else None
+    if context is None:
+        raise Http404("no Bokeh application at this path")
+    return context
+
+
+async def _session_for(request: HttpRequest, web_app: BokehASGI, context: ApplicationContext) -> ServerSession:
+    """Find or create the session a page or autoload request asks for, as bokeh serve does."""
+    token = request.GET.get("bokeh-token")
+    session_id = request.GET.get("bokeh-session-id")
+    header_id = request.headers.get("Bokeh-Session-Id")
+    if header_id is not None:
+        if session_id is not None:
+            raise SessionRefused("session ID was provided as an argument and header")
+        session_id = header_id
+    if token is not None:
+        if session_id is not None:
+            raise SessionRefused("Both token and session ID were provided")
+        try:
+            session_id = get_session_id(token)
+        except Exception:
+            raise SessionRefused("Invalid token or session ID") from None
+    elif session_id is None:
+        if not web_app.generate_session_ids:
+            raise SessionRefused("No bokeh-session-id provided")
+        session_id = generate_session_id(web_app.secret_key, signed=web_app.sign_sessions)
+    proxy = RequestProxy.from_django(request)
+    if token is None:
+        payload = token_payload(
+            proxy,
+            context.application,
+            include_headers=web_app.include_headers,
+            exclude_headers=web_app.exclude_headers,
+            include_cookies=web_app.include_cookies,
+            exclude_cookies=web_app.exclude_cookies,
+        )
+        token = generate_jwt_token(
+            session_id,
+            secret_key=web_app.secret_key,
+            signed=web_app.sign_sessions,
+            expiration=web_app.session_token_expiration,
+            extra_payload=payload,
+        )
+    if not check_token_signature(token, secret_key=web_app.secret_key, signed=web_app.sign_sessions):
+        raise SessionRefused("Invalid token or session ID")
+    return await context.create_session_if_needed(session_id, proxy, token)
+
+
+def _app_failed(request: HttpRequest, context: ApplicationContext, exc: Exception) -> HttpResponse:
+    return render(
+        request,
+        "bokehserver/app_error.html",
+        {"app_path": context.url, "error": str(exc)},
+        status=500,
+    )
+
+
+async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
+    """The app page (which creates the session), or the index of apps at the prefix root."""
+    web_app = _web_application()
+    route = _route(web_app, app_path)
+    if route is None:
+        raise Http404("outside the Bokeh prefix")
+    context = web_app.context_for(route)
+    if context is None:
+        if route == "/" and web_app.use_index:
+            return _index(request, web_app)
+        raise Http404("no Bokeh application at this path")
+    try:
+        session = await _session_for(request, web_app, context)
+    except SessionRefused as exc:
+        logger.warning("Refused a session for %s: %s", context.url, exc)
+        return HttpResponseForbidden(str(exc))
+    except ApplicationError as exc:
+        return _app_failed(request, context, exc)
+    doc = session.document
+    html = server_html_page_for_session(
+        session,
+        resources=web_app.resources(),
+        title=doc.title,
+        template=doc.template,
+        template_variables=doc.template_variables,
+    )
+    return HttpResponse(html, content_type="text/html; charset=utf-8")
+
+
+def _index(request: HttpRequest, web_app: BokehASGI) -> HttpResponse:
+    routes = sorted(web_app.app_paths)
+    if web_app.redirect_root and len(routes) == 1:
+        return HttpResponseRedirect(web_app.prefix + routes[0])
+    items = [{"href": web_app.prefix + route, "name": route.lstrip("/")} for route in routes]
+    template = web_app.index or "bokehserver/app_index.html"
+    return render(request, template, {"prefix": web_app.prefix, "items": items, "routes": routes})
+
+
+def _cors(response: HttpResponse, request: HttpRequest) -> HttpResponse:
+    origin = request.headers.get("Origin")
+    response["Access-Control-Allow-Origin"] = origin if (origin and request.COOKIES) else "*"
+    response["Access-Control-Allow-Headers"] = "*"
+    response["Access-Control-Allow-Credentials"] = "true"
+    return response
+
+
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "OPTIONS"])
+async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
+    """JavaScript that embeds a new session of the app into the requesting element of a foreign page."""
+    web_app = _web_application()
+    context = _context(web_app, app_path)
+    if request.method == "OPTIONS":
+        response = _cors(HttpResponse(), request)
+        response["Access-Control-Allow-Methods"] = "PUT, GET, OPTIONS"
+        response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
+        return response
+    element_id = request.GET.get("bokeh-autoload-element")
+    if not element_id:
+        return _cors(HttpResponseBadRequest("No bokeh-autoload-element query parameter"), request)
+    try:
+        session = await _session_for(request, web_app, context)
+    except SessionRefused as exc:
+        logger.warning("Refused an autoload session for %s: %s", context.url, exc)
+        return _cors(HttpResponseForbidden(str(exc)), request)
+    except ApplicationError as exc:
+        return _cors(HttpResponse(f"// {context.url} failed: {exc}", status=500, content_type="application/javascript"), request)
+    app_url = request.GET.get("bokeh-app-path", "/")
+    absolute_url = request.GET.get("bokeh-absolute-url")
+    server_url = None
+    if absolute_url:
+        parsed = urlparse(absolute_url)
+        server_url = f"{parsed.scheme}://{parsed.netloc}"
+    resources = web_app.resources(server_url) if request.GET.get("resources") != "none" else None
+    bundle = bundle_for_objs_and_resources(None, resources)
+    render_items = [RenderItem(token=session.token, elementid=element_id, use_for_title=False)]
+    bundle.add(_script(script_for_render_items({}, render_items, app_path=app_url, absolute_url=absolute_url)))
+    js = AUTOLOAD_JS.render(bundle=bundle, elementid=element_id)
+    return _cors(HttpResponse(js, content_type="application/javascript"), request)
+
+
+def _script(content: str):
+    from bokeh.embed.bundle import Script
+
+    return Script(content)
+
+
+async def metadata(request: HttpRequest, app_path: str = "") -> HttpResponse:
+    """The app's URL and its ``Application(metadata=...)``, as JSON."""
+    context = _context(_web_application(), app_path)
+    data = context.application.metadata
+    if callable(data):
+        data = data()
+    return JsonResponse({"url": context.url, "data": data or {}})
+
+
+async def static(request: HttpRequest, file_path: str, app_path: str | None = None) -> HttpResponse:
+    """An app's own ``static/`` file, or a BokehJS file (with ``?v=`` a long-cached one)."""
+    web_app = _web_application()
+    route = _route(web_app, app_path)
+    if route is None:
+        raise Http404("outside the Bokeh prefix")
+    context = web_app.context_for(route)
+    if context is None and route != "/":
+        raise Http404("no Bokeh application at this path")
+    app_static = context.application.static_path if context is not None else None
+    root = app_static or bokehjs_root()
+    return serve_file(request, root, file_path)
+
+
+async def favicon(request: HttpRequest) -> HttpResponse:
+    web_app = _web_application()
+    ico = web_app.ico_path
+    if ico == "none":
+        raise Http404("favicon disabled")
+    path = Path(ico) if ico else DEFAULT_ICO
+    return serve_file(request, path.parent, path.name)

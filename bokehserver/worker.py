@@ -1,0 +1,97 @@
+"""The per-process background worker: owns every scheduled callback and server job as a task."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("Worker", "every")
+
+
+class Worker:
+    """Holds hard references to background tasks so none is garbage-collected mid-flight.
+
+    ``start()`` and ``stop()`` are symmetric; ``stop()`` cancels what is left and waits a
+    bounded time for it to finish.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._jobs: list[tuple[str, float, Callable[[], Awaitable[None] | None]]] = []
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    @property
+    def task_count(self) -> int:
+        return len(self._tasks)
+
+    def add_job(self, name: str, period_ms: float, func: Callable[[], Awaitable[None] | None]) -> None:
+        """Register a server job that runs every ``period_ms`` once the worker starts."""
+        self._jobs.append((name, period_ms, func))
+        if self._loop is not None:
+            self.spawn(every(period_ms, func, name=name), name=name)
+
+    def start(self) -> None:
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        for name, period_ms, func in self._jobs:
+            self.spawn(every(period_ms, func, name=name), name=name)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task this worker owns until it finishes."""
+        task = asyncio.ensure_future(coro)
+        if name:
+            task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Cancel every task and wait up to ``timeout`` seconds for them to end."""
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            if pending:
+                logger.warning("%d background tasks did not stop within %.1f s", len(pending), timeout)
+        self._loop = None
+
+
+async def every(period_ms: float, func: Callable[[], Awaitable[None] | None], *, name: str = "job") -> None:
+    """Call ``func`` every ``period_ms`` on an absolute schedule, skipping ticks it overran."""
+    period = period_ms / 1000.0
+    loop = asyncio.get_running_loop()
+    next_at = loop.time() + period
+    while True:
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+        try:
+            result = func()
+            if inspect.isawaitable(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Error in server job %s", name)
+        now = loop.time()
+        next_at += period
+        if next_at <= now:
+            missed = int((now - next_at) // period) + 1
+            next_at += missed * period
+
+
+def monotonic_ms() -> float:
+    return time.monotonic() * 1000.0

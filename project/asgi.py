@@ -1,0 +1,11 @@
+"""ASGI entry point of the demo site: Django for HTTP, bokehserver's consumers for websockets."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+django_asgi_app = get_asgi_application()
+
+from bokehserver.asgi import bokeh_asgi_application  # noqa: E402  (needs Django set up)
+
+application = bokeh_asgi_application(django_asgi_app)

@@ -98,15 +98,32 @@ def routes_for_paths(paths: Sequence[str | os.PathLike[str]], argv: Sequence[str
     return routes
 
 
+def failed_application(error: str) -> Application:
+    """An app that cannot load: every session request fails with ``error`` (a 500 page)."""
+
+    def modify_doc(doc: Document) -> None:
+        raise AppSpecError(error)
+
+    return Application(FunctionHandler(modify_doc))
+
+
 def normalize_routes(apps: Mapping[str, AppSpec], argv: Sequence[str] = ()) -> dict[str, Application]:
-    """Check URL paths and build every Application of a ``{path: spec}`` mapping."""
+    """Check URL paths and build every Application of a ``{path: spec}`` mapping.
+
+    An app that fails to load is logged and served as an error page, so one broken app
+    does not take the site's other apps down with it.
+    """
     routes: dict[str, Application] = {}
     for route, spec in apps.items():
-        if not route.startswith("/"):
+        if not isinstance(route, str) or not route.startswith("/"):
             raise AppSpecError(f"app path {route!r} must start with '/'")
         if route != "/" and route.endswith("/"):
             route = route.rstrip("/")
-        routes[route] = build_application(spec, argv)
+        try:
+            routes[route] = build_application(spec, argv)
+        except AppSpecError as exc:
+            logger.error("App %s cannot be loaded: %s", route, exc)
+            routes[route] = failed_application(str(exc))
     return routes
 
 

@@ -13,6 +13,7 @@ from bokeh.embed.server import server_html_page_for_session
 from bokeh.embed.util import RenderItem
 from bokeh.core.templates import AUTOLOAD_JS
 from bokeh.util.token import check_token_signature, generate_jwt_token, generate_session_id, get_session_id
+from django.conf import settings
 from django.http import (
     Http404,
     HttpRequest,
@@ -115,7 +116,7 @@ def _app_failed(request: HttpRequest, context: ApplicationContext, exc: Exceptio
     return render(
         request,
         "bokehserver/app_error.html",
-        {"app_path": context.url, "error": str(exc)},
+        {"app_path": context.url, "error": str(exc) if settings.DEBUG else None},
         status=500,
     )
 

@@ -5,27 +5,73 @@ import logging
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from bokeh.application.handlers.lifecycle import LifecycleHandler
 from bokeh.document import Document
-from bokeh.io.doc import patch_curdoc
+import bokeh.io.doc as _io_doc
+from bokeh.document.locking import UnlockedDocumentProxy
 
 logger = logging.getLogger(__name__)
 
 __all__ = (
     "SessionDestroyedHandler",
     "bind_curdoc",
+    "install_curdoc_binding",
+    "unlocked_proxy",
     "destroy_document",
     "set_session_context",
 )
 
 
+class _CurdocStack:
+    """bokeh's stack of patched ``curdoc()`` documents, kept per asyncio task and per thread.
+
+    bokeh keeps one process-global list, so sessions whose callbacks interleave on the loop or
+    run in threads would see each other's documents, and an exception leaves an entry behind.
+    """
+
+    def __init__(self) -> None:
+        self.var: ContextVar[tuple[Any, ...]] = ContextVar("bokehserver_curdoc", default=())
+
+    def append(self, ref: Any) -> None:
+        self.var.set(self.var.get() + (ref,))
+
+    def pop(self) -> Any:
+        stack = self.var.get()
+        self.var.set(stack[:-1])
+        return stack[-1]
+
+    def __len__(self) -> int:
+        return len(self.var.get())
+
+    def __getitem__(self, index: int) -> Any:
+        return self.var.get()[index]
+
+
+def install_curdoc_binding() -> None:
+    """Make bokeh's ``curdoc()`` patching task- and thread-local and exception-safe (idempotent)."""
+    if not isinstance(_io_doc._PATCHED_CURDOCS, _CurdocStack):
+        _io_doc._PATCHED_CURDOCS = _CurdocStack()
+        _io_doc.patch_curdoc = bind_curdoc
+
+
 @contextmanager
 def bind_curdoc(doc: Any) -> Iterator[None]:
-    """Make ``curdoc()`` return ``doc`` while app code runs."""
-    with patch_curdoc(doc):
+    """Make ``curdoc()`` return ``doc`` in this task or thread until the block ends."""
+    install_curdoc_binding()
+    stack: _CurdocStack = _io_doc._PATCHED_CURDOCS
+    token = stack.var.set(stack.var.get() + (weakref.ref(doc),))
+    try:
         yield
+    finally:
+        stack.var.reset(token)
+
+
+def unlocked_proxy(doc: Document) -> Any:
+    """What ``curdoc()`` is inside a ``without_document_lock`` callback."""
+    return UnlockedDocumentProxy(doc)
 
 
 def set_session_context(doc: Document, context: Any) -> None:

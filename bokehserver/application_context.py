@@ -14,6 +14,7 @@ from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
 from . import _compat
+from .callbacks import ServerCallbacks
 from .session import ServerSession
 from .worker import Worker
 
@@ -42,6 +43,24 @@ class BokehServerContext(ServerContext):
     @property
     def sessions(self) -> list[ServerSession]:
         return list(self._application_context.sessions)
+
+    def add_next_tick_callback(self, callback: Callable[[], Any]) -> Any:
+        """Run ``callback`` (sync or async) soon, once, outside any session."""
+        return self._application_context.server_callbacks.add_next_tick_callback(callback)
+
+    def add_timeout_callback(self, callback: Callable[[], Any], timeout_milliseconds: int) -> Any:
+        return self._application_context.server_callbacks.add_timeout_callback(callback, timeout_milliseconds)
+
+    def add_periodic_callback(self, callback: Callable[[], Any], period_milliseconds: int) -> Any:
+        """Run ``callback`` every period for the whole app, e.g. to fetch a feed once for all viewers."""
+        return self._application_context.server_callbacks.add_periodic_callback(callback, period_milliseconds)
+
+    def remove_callback(self, callback: Any) -> None:
+        self._application_context.server_callbacks.remove_callback(callback)
+
+    async def update_sessions(self, func: Callable[..., Any], *args: Any) -> int:
+        """Apply ``func(doc, *args)`` to every live session's document under its lock."""
+        return await self._application_context.update_sessions(func, *args)
 
 
 class BokehSessionContext(SessionContext):
@@ -113,6 +132,7 @@ class ApplicationContext:
         self._pending_sessions: dict[str, asyncio.Future[ServerSession]] = {}
         self._session_contexts: dict[str, BokehSessionContext] = {}
         self._server_context = BokehServerContext(self)
+        self.server_callbacks = ServerCallbacks(lambda: self._worker, f"app {url}")
         if not any(isinstance(h, _compat.SessionDestroyedHandler) for h in application.handlers):
             application.add(_compat.SessionDestroyedHandler())
 
@@ -150,6 +170,25 @@ class ApplicationContext:
 
     async def run_unload_hook(self) -> None:
         await self._run_server_hook("on_server_unloaded")
+        self.server_callbacks.reset()
+
+    async def update_sessions(self, func: Callable[..., Any], *args: Any) -> int:
+        """Apply ``func(doc, *args)`` to each live session's document under its lock; return how many.
+
+        Compute shared data once, then hand it here: each session gets the change as a
+        PATCH-DOC to its connections. A failure in one session is logged and skips it only.
+        """
+        updated = 0
+        for session in list(self._sessions.values()):
+            if session.destroyed:
+                continue
+            try:
+                await session.with_document_locked(func, session.document, *args)
+            except Exception:
+                logger.exception("update_sessions failed for %s session %s", self._url, session.id)
+            else:
+                updated += 1
+        return updated
 
     async def _run_server_hook(self, name: str) -> None:
         for handler in self._application.handlers:
@@ -224,11 +263,17 @@ class ApplicationContext:
                          self._url, session_id, handler.error, handler.error_detail)
             raise ApplicationError(handler.error or "application handler failed")
 
-    async def discard_session(self, session: ServerSession) -> bool:
-        """Destroy ``session`` if it still deserves it, then run the destroy hooks; True if it went."""
-        if session.connection_count > 0 or session.expiration_blocked:
+    async def discard_session(self, session: ServerSession, *, force: bool = False) -> bool:
+        """Destroy ``session`` if it still deserves it (or ``force``), then run the destroy hooks.
+
+        Returns whether the session went. Its callbacks are all removed before the hooks run.
+        """
+        if not force and (session.connection_count > 0 or session.expiration_blocked):
             return False
-        await session.with_document_locked(self._destroy_locked, session)
+        if force:
+            await session.with_document_locked(session.destroy)
+        else:
+            await session.with_document_locked(self._destroy_locked, session)
         if not session.destroyed:
             logger.debug("Session %s came back to life before it could be discarded", session.id)
             return False
@@ -256,4 +301,10 @@ class ApplicationContext:
             if session.expiration_requested or session.milliseconds_since_last_unsubscribe > unused_session_lifetime_ms:
                 if await self.discard_session(session):
                     discarded += 1
+                await asyncio.sleep(0)  # let other work in between: expiring many sessions never stalls
         return discarded
+
+    async def discard_all_sessions(self) -> None:
+        """Destroy every session of this app, connected or not (server shutdown)."""
+        for session in list(self._sessions.values()):
+            await self.discard_session(session, force=True)

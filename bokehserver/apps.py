@@ -11,6 +11,8 @@ class BokehServerConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from ._compat import install_curdoc_binding
         from .conf import reset
 
+        install_curdoc_binding()
         setting_changed.connect(reset, dispatch_uid="bokehserver.conf.reset")

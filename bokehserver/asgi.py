@@ -103,6 +103,8 @@ class BokehASGI:
         self.include_cookies = include_cookies
         self.exclude_cookies = exclude_cookies
         self._worker = Worker()
+        self._worker.add_job("cleanup-sessions", self.check_unused_sessions_milliseconds, self.cleanup_sessions)
+        self._worker.add_job("stats-log", self.stats_log_frequency_milliseconds, self.log_stats)
         self._contexts = {
             route: ApplicationContext(app, url=route, worker=self._worker) for route, app in self._applications.items()
         }
@@ -234,28 +236,26 @@ class BokehASGI:
         if self._started:
             return
         self._started = True
-        worker = self._worker
-        worker.add_job("cleanup-sessions", self.check_unused_sessions_milliseconds, self.cleanup_sessions)
-        worker.add_job("stats-log", self.stats_log_frequency_milliseconds, self.log_stats)
-        worker.start()
+        self._worker.start()
         for context in self._contexts.values():
-            worker.spawn(context.run_load_hook(), name=f"on_server_loaded {context.url}")
+            self._worker.spawn(context.run_load_hook(), name=f"on_server_loaded {context.url}")
 
     def ensure_started(self) -> None:
         if not self._started:
             self.start()
 
     async def stop(self, wait: bool = True) -> None:
-        """Run ``on_server_unloaded``, then stop every job and callback (bounded when ``wait``)."""
+        """Destroy every session (running its hooks), run ``on_server_unloaded``, stop every task.
+
+        With ``wait`` the remaining tasks get up to 5 s to finish after being cancelled.
+        """
         if not self._started:
             return
         self._started = False
         for context in self._contexts.values():
+            await context.discard_all_sessions()
             await context.run_unload_hook()
         await self._worker.stop(timeout=5.0 if wait else 0.0)
-        self._worker = Worker()
-        for context in self._contexts.values():
-            context._worker = self._worker
 
     async def cleanup_sessions(self) -> None:
         for context in list(self._contexts.values()):

@@ -7,17 +7,19 @@ and announces them with ``SessionCallbackAdded``; the session hands them to its
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bokeh.server.callbacks import NextTickCallback, PeriodicCallback, SessionCallback, TimeoutCallback
+from bokeh.util.serialization import make_id
 
 from .worker import Worker
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("CallbackGroup",)
+__all__ = ("CallbackGroup", "ServerCallbacks")
 
 Invoker = Callable[[SessionCallback], Awaitable[Any]]
 
@@ -109,3 +111,52 @@ class CallbackGroup:
             now = loop.time()
             if next_at <= now:
                 next_at += (int((now - next_at) // period) + 1) * period
+
+
+async def _run_plain(callback: SessionCallback) -> None:
+    result = callback.callback()
+    if inspect.isawaitable(result):
+        await result
+
+
+class ServerCallbacks:
+    """Callbacks of a whole app rather than one session, for ``server_lifecycle.py``.
+
+    Created lazily on the running loop; they live until the server stops.
+    """
+
+    def __init__(self, worker_getter: Callable[[], Worker], label: str) -> None:
+        self._worker_getter = worker_getter
+        self._label = label
+        self._group: CallbackGroup | None = None
+
+    def _callbacks(self) -> CallbackGroup:
+        if self._group is None:
+            loop = asyncio.get_running_loop()
+            self._group = CallbackGroup(self._worker_getter(), loop, _run_plain, self._label)
+        return self._group
+
+    def reset(self) -> None:
+        """Forget every callback (the worker that ran them has stopped)."""
+        if self._group is not None:
+            self._group.remove_all()
+        self._group = None
+
+    def add_next_tick_callback(self, callback: Callable[[], Any]) -> NextTickCallback:
+        obj = NextTickCallback(callback, callback_id=make_id())
+        self._callbacks().add(obj)
+        return obj
+
+    def add_timeout_callback(self, callback: Callable[[], Any], timeout_milliseconds: int) -> TimeoutCallback:
+        obj = TimeoutCallback(callback, timeout_milliseconds, callback_id=make_id())
+        self._callbacks().add(obj)
+        return obj
+
+    def add_periodic_callback(self, callback: Callable[[], Any], period_milliseconds: int) -> PeriodicCallback:
+        obj = PeriodicCallback(callback, period_milliseconds, callback_id=make_id())
+        self._callbacks().add(obj)
+        return obj
+
+    def remove_callback(self, callback: SessionCallback) -> None:
+        if self._group is not None:
+            self._group.remove(callback)

@@ -174,9 +174,10 @@ class ServerSession:
             async with self._lock:
                 self._pending_writes = []
                 try:
-                    result = func(*args, **kwargs)
-                    if inspect.isawaitable(result):
-                        result = await result
+                    with _compat.bind_curdoc(self._document):
+                        result = func(*args, **kwargs)
+                        if inspect.isawaitable(result):
+                            result = await result
                 finally:
                     writes, self._pending_writes = self._pending_writes, None
                 for connection, frames in writes:
@@ -207,9 +208,10 @@ class ServerSession:
     async def _invoke_callback(self, callback: SessionCallback) -> None:
         func = callback.callback
         if getattr(func, "nolock", False):
-            result = func()
-            if inspect.isawaitable(result):
-                await result
+            with _compat.bind_curdoc(_compat.unlocked_proxy(self._document)):
+                result = func()
+                if inspect.isawaitable(result):
+                    await result
             return
         await self.with_document_locked(func)
 

@@ -77,6 +77,10 @@ BOKEHSERVER = {
         "/sliders": BASE_DIR / "examples" / "sliders.py",
         "/dirapp": BASE_DIR / "examples" / "dirapp",
         "/widgets": BASE_DIR / "examples" / "widgets.py",
+        "/streaming": BASE_DIR / "examples" / "streaming.py",
+        "/clock": BASE_DIR / "examples" / "clock.py",
+        "/shared_feed": BASE_DIR / "examples" / "shared_feed",
+        "/notebook": BASE_DIR / "examples" / "notebook.ipynb",
     },
 }
 

@@ -1,0 +1,130 @@
+"""ApplicationContext: session creation, hooks, expiry, and app-wide callbacks."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from bokeh.application import Application
+from bokeh.application.handlers import DirectoryHandler, FunctionHandler
+from bokeh.application.handlers.lifecycle import LifecycleHandler
+from bokeh.models import Div
+
+from bokehserver.application_context import ApplicationContext, ApplicationError
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+async def _stop(ctx: ApplicationContext) -> None:
+    await ctx.discard_all_sessions()
+    await ctx.run_unload_hook()
+    await ctx.worker.stop(timeout=1.0)
+
+
+async def test_shared_feed_reaches_every_session_from_one_periodic_callback():
+    ctx = ApplicationContext(Application(DirectoryHandler(filename=str(EXAMPLES / "shared_feed"))), url="/shared_feed")
+    try:
+        await ctx.run_load_hook()
+        sessions = [await ctx.create_session_if_needed(f"viewer{i}") for i in range(3)]
+        await asyncio.sleep(0.75)
+        columns = [list(s.document.select_one({"name": "source"}).data["price"]) for s in sessions]
+        assert len(columns[0]) >= 2
+        tails = [c[-2:] for c in columns]
+        assert tails[0] == tails[1] == tails[2]
+    finally:
+        await _stop(ctx)
+
+
+async def test_update_sessions_applies_once_per_live_session_and_isolates_failures():
+    def modify_doc(doc):
+        doc.add_root(Div(name="d", text="start"))
+
+    ctx = ApplicationContext(Application(FunctionHandler(modify_doc)), url="/u")
+    try:
+        a = await ctx.create_session_if_needed("a")
+        b = await ctx.create_session_if_needed("b")
+
+        def apply(doc, text):
+            if doc is a.document:
+                raise RuntimeError("one session's failure")
+            doc.select_one({"name": "d"}).text = text
+
+        updated = await ctx.server_context.update_sessions(apply, "new")
+        assert updated == 1
+        assert b.document.select_one({"name": "d"}).text == "new"
+        assert a.document.select_one({"name": "d"}).text == "start"
+    finally:
+        await _stop(ctx)
+
+
+async def test_async_session_hooks_are_awaited_and_destroy_runs_after_callbacks_are_gone():
+    order: list[str] = []
+
+    class Hooks(LifecycleHandler):
+        def __init__(self):
+            super().__init__()
+
+            async def created(session_context):
+                await asyncio.sleep(0.01)
+                order.append("created")
+
+            async def destroyed(session_context):
+                order.append(f"destroyed:{session_context.session.callback_count}:{session_context.destroyed}")
+
+            self._on_session_created = created
+            self._on_session_destroyed = destroyed
+
+    def modify_doc(doc):
+        order.append("modify_doc")
+        doc.add_root(Div())
+        doc.add_periodic_callback(lambda: None, 1000)
+
+    ctx = ApplicationContext(Application(Hooks(), FunctionHandler(modify_doc)), url="/h")
+    session = await ctx.create_session_if_needed("h1")
+    assert session.callback_count == 1
+    session.request_expiration()
+    assert await ctx.cleanup_sessions(15000) == 1
+    assert order == ["created", "modify_doc", "destroyed:0:True"]
+    assert ctx.sessions == []
+    await ctx.worker.stop(timeout=1.0)
+
+
+async def test_unused_sessions_expire_after_their_lifetime_only():
+    ctx = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Div()))), url="/e")
+    try:
+        await ctx.create_session_if_needed("e1")
+        assert await ctx.cleanup_sessions(10_000) == 0
+        await asyncio.sleep(0.06)
+        assert await ctx.cleanup_sessions(50) == 1
+        assert ctx.sessions == []
+    finally:
+        await _stop(ctx)
+
+
+async def test_concurrent_requests_for_one_id_build_one_session():
+    builds: list[int] = []
+
+    def modify_doc(doc):
+        builds.append(1)
+        doc.add_root(Div())
+
+    ctx = ApplicationContext(Application(FunctionHandler(modify_doc)), url="/c")
+    try:
+        sessions = await asyncio.gather(*(ctx.create_session_if_needed("same") for _ in range(5)))
+        assert len({id(s) for s in sessions}) == 1
+        assert builds == [1]
+    finally:
+        await _stop(ctx)
+
+
+async def test_failing_modify_doc_raises_application_error_and_keeps_no_session():
+    def modify_doc(doc):
+        raise ZeroDivisionError("app bug")
+
+    ctx = ApplicationContext(Application(FunctionHandler(modify_doc)), url="/f")
+    with pytest.raises(ApplicationError, match="app bug"):
+        await ctx.create_session_if_needed("f1")
+    assert ctx.sessions == []
+    with pytest.raises(ApplicationError):
+        await ctx.create_session_if_needed("f1")
+    await _stop(ctx)

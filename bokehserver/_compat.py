@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,10 +81,11 @@ def set_session_context(doc: Document, context: Any) -> None:
 
 
 def destroy_document(doc: Document, receiver: Any) -> None:
-    """Release a session's document, as ``Document.destroy`` does but without its ``gc.collect()``.
+    """Release a session's document, as ``Document.destroy`` does but without its whole-heap scans.
 
-    bokeh collects garbage once per destroyed document, which stalls the event loop for
-    seconds when many sessions expire together; the cycles are left to the regular collector.
+    bokeh runs ``gc.collect()`` and a ``gc.get_referrers`` leak check per destroyed document,
+    which stall the event loop for seconds when many sessions expire together; the cycles are
+    left to the regular collector.
     """
     doc.remove_on_change(receiver)
     doc._roots = []
@@ -92,7 +94,16 @@ def destroy_document(doc: Document, receiver: Any) -> None:
     doc._session_context = None
     doc.callbacks.destroy()
     doc.models.destroy()
-    doc.modules.destroy()
+    _destroy_modules(doc)
+
+
+def _destroy_modules(doc: Document) -> None:
+    """Drop the per-session modules a script app made (bokeh also scans every object for leaks: slow)."""
+    modules = doc.modules._modules
+    for module in modules:
+        sys.modules.pop(module.__name__, None)
+        module.__dict__.clear()
+    modules.clear()
 
 
 def _run_session_destroyed_callbacks(session_context: Any) -> None:

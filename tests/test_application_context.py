@@ -128,3 +128,18 @@ async def test_failing_modify_doc_raises_application_error_and_keeps_no_session(
     with pytest.raises(ApplicationError):
         await ctx.create_session_if_needed("f1")
     await _stop(ctx)
+
+
+async def test_expired_script_sessions_release_their_modules():
+    import sys
+
+    from bokehserver.registry import build_application
+
+    ctx = ApplicationContext(build_application(EXAMPLES / "sliders.py"), url="/sliders")
+    before = {name for name in sys.modules if name.startswith("bokeh_app_")}
+    for i in range(3):
+        (await ctx.create_session_if_needed(f"m{i}")).request_expiration()
+    assert len({name for name in sys.modules if name.startswith("bokeh_app_")} - before) == 3
+    assert await ctx.cleanup_sessions(15000) == 3
+    assert {name for name in sys.modules if name.startswith("bokeh_app_")} - before == set()
+    await ctx.worker.stop(timeout=1.0)

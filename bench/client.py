@@ -1,0 +1,170 @@
+"""A small asyncio Bokeh session client for benchmarks: page GET, websocket, ACK, requests, patches.
+
+It speaks the same wire protocol as BokehJS, without a browser, so many sessions fit in one
+process and every reply can be checked.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import websockets
+
+TOKEN_RE = re.compile(r'"token":\s*"([^"]+)"')
+_counter = 0
+
+
+def _msgid() -> str:
+    global _counter
+    _counter += 1
+    return f"bench{_counter}"
+
+
+async def http_get(url: str, timeout: float = 30.0) -> tuple[int, bytes]:
+    """GET ``url`` over a fresh HTTP/1.1 connection; return (status, body)."""
+    parsed = urlparse(url)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(parsed.hostname, parsed.port or 80), timeout)
+    path = parsed.path or "/"
+    if parsed.query:
+        path += "?" + parsed.query
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {parsed.netloc}\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), timeout)
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"transfer-encoding: chunked" in head.lower():
+        body = _dechunk(body)
+    return status, body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = bytearray()
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2:]
+    return bytes(out)
+
+
+@dataclass
+class Message:
+    header: dict[str, Any]
+    metadata: dict[str, Any]
+    content: dict[str, Any]
+    buffers: list[bytes] = field(default_factory=list)
+    received_at: float = 0.0
+
+    @property
+    def msgtype(self) -> str:
+        return self.header["msgtype"]
+
+
+class BokehSession:
+    """One websocket session of an app; ``open()`` gets the page, connects and waits for ACK."""
+
+    def __init__(self, base_url: str, app_path: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app_path = app_path
+        self.token: str | None = None
+        self.ws: Any = None
+
+    async def get_page(self) -> str:
+        status, body = await http_get(f"{self.base_url}{self.app_path}")
+        if status != 200:
+            raise RuntimeError(f"page GET {self.app_path} answered {status}")
+        match = TOKEN_RE.search(body.decode())
+        if not match:
+            raise RuntimeError("no session token in the page")
+        self.token = match.group(1)
+        return self.token
+
+    async def connect(self) -> Message:
+        ws_url = self.base_url.replace("http://", "ws://") + self.app_path + "/ws"
+        self.ws = await websockets.connect(
+            ws_url, subprotocols=["bokeh", self.token], max_size=64 * 1024 * 1024, compression=None,
+            ping_interval=None, open_timeout=30,
+        )
+        ack = await self.recv()
+        if ack.msgtype != "ACK":
+            raise RuntimeError(f"first message was {ack.msgtype}, not ACK")
+        return ack
+
+    async def open(self, pause: float = 0.0) -> None:
+        await self.get_page()
+        if pause:
+            await asyncio.sleep(pause)
+        await self.connect()
+
+    async def recv(self) -> Message:
+        header = json.loads(await self.ws.recv())
+        metadata = json.loads(await self.ws.recv())
+        content = json.loads(await self.ws.recv())
+        buffers = []
+        for _ in range(header.get("num_buffers", 0)):
+            await self.ws.recv()
+            buffers.append(await self.ws.recv())
+        return Message(header, metadata, content, buffers, time.perf_counter())
+
+    async def send(self, msgtype: str, content: dict[str, Any]) -> str:
+        msgid = _msgid()
+        await self.ws.send(json.dumps({"msgid": msgid, "msgtype": msgtype}))
+        await self.ws.send("{}")
+        await self.ws.send(json.dumps(content))
+        return msgid
+
+    async def request(self, msgtype: str, content: dict[str, Any], *, collect: list[Message] | None = None) -> Message:
+        """Send and wait for the reply with our msgid; other messages go to ``collect``."""
+        msgid = await self.send(msgtype, content)
+        while True:
+            message = await self.recv()
+            if message.header.get("reqid") == msgid:
+                return message
+            if collect is not None:
+                collect.append(message)
+
+    async def pull(self) -> Message:
+        reply = await self.request("PULL-DOC-REQ", {})
+        if reply.msgtype != "PULL-DOC-REPLY" or "doc" not in reply.content:
+            raise RuntimeError(f"bad PULL-DOC reply: {reply.msgtype}")
+        return reply
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+def model_by_name(doc_json: dict[str, Any], name: str) -> dict[str, Any]:
+    """Find a serialized model by its ``name`` anywhere in a pulled document."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and node.get("attributes", {}).get("name") == name:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(doc_json)
+    if not found:
+        raise KeyError(name)
+    return found[0]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

@@ -150,7 +150,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         fragment: Any = bytes_data if bytes_data is not None else text_data
         if fragment is None:
             return
-        if len(fragment) > self.web_app.websocket_max_message_size_bytes:
+        size = len(fragment) if bytes_data is not None else len(fragment.encode("utf-8"))
+        if size > self.web_app.websocket_max_message_size_bytes:
             await self._refuse(CloseCode.MESSAGE_TOO_BIG, "message larger than the websocket max message size")
             return
         try:

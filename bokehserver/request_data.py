@@ -42,9 +42,8 @@ class RequestProxy:
         method: str = "GET",
         underlying: Any = None,
     ) -> None:
-        arguments = dict(arguments)
-        arguments.pop("bokeh-session-id", None)
-        self.arguments = arguments
+        self.all_arguments = dict(arguments)
+        self.arguments = {k: v for k, v in arguments.items() if k != "bokeh-session-id"}
         self.cookies = cookies
         self.headers = headers
         self.path = path
@@ -152,7 +151,7 @@ def token_payload(
     payload: dict[str, Any] = {
         "headers": headers,
         "cookies": cookies,
-        "arguments": {**request.arguments},
+        "arguments": dict(request.all_arguments),
     }
     payload.update(application.process_request(request))
     return payload

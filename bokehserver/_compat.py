@@ -22,6 +22,7 @@ __all__ = (
     "install_curdoc_binding",
     "unlocked_proxy",
     "destroy_document",
+    "hook_function",
     "set_session_context",
 )
 
@@ -117,6 +118,21 @@ def _run_session_destroyed_callbacks(session_context: Any) -> None:
             logger.exception(
                 "on_session_destroyed callback %r failed for session %s", callback, session_context.id
             )
+
+
+def hook_function(handler: Any, name: str) -> Any:
+    """The function a handler's lifecycle hook ``name`` really calls, or the bound hook itself.
+
+    bokeh's lifecycle handlers wrap user hooks in ``async def`` methods that call the user's
+    function on the spot; the server wants the function itself, to run sync hooks off the loop
+    and to await async ones (bokeh 3.9 returns those unawaited).
+    """
+    inner = getattr(handler, "_lifecycle_handler", None)  # DirectoryHandler delegates
+    if inner is not None:
+        handler = inner
+    if isinstance(handler, LifecycleHandler):
+        return getattr(handler, "_" + name)
+    return getattr(handler, name)
 
 
 class SessionDestroyedHandler(LifecycleHandler):

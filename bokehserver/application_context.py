@@ -14,6 +14,7 @@ from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
 from . import _compat
+from .app_code import AppThread, run_app_code
 from .callbacks import ServerCallbacks
 from .session import ServerSession
 from .worker import Worker
@@ -104,11 +105,13 @@ class BokehSessionContext(SessionContext):
         return await self._session.with_document_locked(func, self._document)
 
 
-async def _call_hook(handler: Any, name: str, context: Any) -> None:
-    """Call one handler's hook, awaiting a coroutine however deep (bokeh returns async hooks unawaited)."""
-    result = getattr(handler, name)(context)
-    while inspect.isawaitable(result):
-        result = await result
+async def _call_hook(handler: Any, name: str, context: Any, app_thread: AppThread | None = None) -> None:
+    """Run one handler's hook: sync hooks off the loop (on the session's thread), async ones awaited."""
+    func = _compat.hook_function(handler, name)
+    if app_thread is not None:
+        await app_thread.call(func, context)
+    else:
+        await run_app_code(func, context)
 
 
 class ApplicationContext:
@@ -166,6 +169,7 @@ class ApplicationContext:
         return self._session_contexts[session_id]
 
     async def run_load_hook(self) -> None:
+        self.server_callbacks.bind_loop(asyncio.get_running_loop())
         await self._run_server_hook("on_server_loaded")
 
     async def run_unload_hook(self) -> None:
@@ -235,14 +239,26 @@ class ApplicationContext:
             context._request = request.with_payload(payload)
         context._token = token
         _compat.set_session_context(doc, context)
-        for handler in self._application.handlers:
-            try:
-                await _call_hook(handler, "on_session_created", context)
-            except Exception:
-                logger.exception("Error in on_session_created hook of app %s (session %s)", self._url, session_id)
-        self._initialize_document(doc, session_id)
+        app_thread = AppThread()
+        try:
+            for handler in self._application.handlers:
+                try:
+                    await _call_hook(handler, "on_session_created", context, app_thread)
+                except Exception:
+                    logger.exception("Error in on_session_created hook of app %s (session %s)", self._url, session_id)
+            with _compat.bind_curdoc(doc):
+                await app_thread.call(self._initialize_document, doc, session_id)
+        except BaseException:
+            app_thread.close()
+            raise
         session = ServerSession(
-            session_id, doc, asyncio.get_running_loop(), token, worker=self._worker, label=f"{self._url} session {session_id}"
+            session_id,
+            doc,
+            asyncio.get_running_loop(),
+            token,
+            worker=self._worker,
+            label=f"{self._url} session {session_id}",
+            app_thread=app_thread,
         )
         self._sessions[session_id] = session
         self._session_contexts[session_id] = context
@@ -251,8 +267,7 @@ class ApplicationContext:
 
     def _initialize_document(self, doc: Document, session_id: str) -> None:
         try:
-            with _compat.bind_curdoc(doc):
-                self._application.initialize_document(doc)
+            self._application.initialize_document(doc)
         except Exception as exc:
             logger.exception("App %s failed to build the document of session %s", self._url, session_id)
             raise ApplicationError(f"{type(exc).__name__}: {exc}") from exc
@@ -271,9 +286,9 @@ class ApplicationContext:
         if not force and (session.connection_count > 0 or session.expiration_blocked):
             return False
         if force:
-            await session.with_document_locked(session.destroy)
+            await session.with_document_locked_on_loop(session.destroy)
         else:
-            await session.with_document_locked(self._destroy_locked, session)
+            await session.with_document_locked_on_loop(self._destroy_locked, session)
         if not session.destroyed:
             logger.debug("Session %s came back to life before it could be discarded", session.id)
             return False
@@ -282,9 +297,10 @@ class ApplicationContext:
         if context is not None:
             for handler in self._application.handlers:
                 try:
-                    await _call_hook(handler, "on_session_destroyed", context)
+                    await _call_hook(handler, "on_session_destroyed", context, session.app_thread)
                 except Exception:
                     logger.exception("Error in on_session_destroyed hook of app %s (session %s)", self._url, session.id)
+        session.app_thread.close()
         return True
 
     def _destroy_locked(self, session: ServerSession) -> None:

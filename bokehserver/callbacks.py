@@ -7,7 +7,6 @@ and announces them with ``SessionCallbackAdded``; the session hands them to its
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from bokeh.server.callbacks import NextTickCallback, PeriodicCallback, SessionCallback, TimeoutCallback
 from bokeh.util.serialization import make_id
 
+from .app_code import run_app_code
 from .worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,9 @@ class CallbackGroup:
     def remove_all(self) -> None:
         """Stop every callback; one already running finishes, none starts again."""
         self._closed = True
+        if self._on_other_thread():
+            self._loop.call_soon_threadsafe(self.remove_all)
+            return
         for callback_id, task in list(self._tasks.items()):
             if callback_id not in self._running:
                 task.cancel()
@@ -114,9 +117,7 @@ class CallbackGroup:
 
 
 async def _run_plain(callback: SessionCallback) -> None:
-    result = callback.callback()
-    if inspect.isawaitable(result):
-        await result
+    await run_app_code(callback.callback)
 
 
 class ServerCallbacks:
@@ -129,10 +130,17 @@ class ServerCallbacks:
         self._worker_getter = worker_getter
         self._label = label
         self._group: CallbackGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Remember the server's loop, so hooks running on a thread can schedule callbacks."""
+        self._loop = loop
 
     def _callbacks(self) -> CallbackGroup:
         if self._group is None:
-            loop = asyncio.get_running_loop()
+            loop = self._loop
+            if loop is None:
+                loop = asyncio.get_running_loop()
             self._group = CallbackGroup(self._worker_getter(), loop, _run_plain, self._label)
         return self._group
 

@@ -186,7 +186,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         connection.detach_session()
         if session is not None:
             try:
-                session.notify_connection_lost()
+                await session.notify_connection_lost()
             except Exception:
                 logger.exception("Error in connection_lost handlers of session %s", session.id)
 

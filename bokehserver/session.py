@@ -16,6 +16,7 @@ from bokeh.protocol import Protocol
 from bokeh.util.token import generate_jwt_token
 
 from . import _compat
+from .app_code import AppThread
 from .callbacks import CallbackGroup
 from .frames import Frames, message_frames
 
@@ -33,6 +34,13 @@ __all__ = ("ServerSession", "current_time")
 T = TypeVar("T")
 
 _protocol = Protocol()
+
+
+async def _call_on_loop(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    result = func(*args, **kwargs)
+    while inspect.isawaitable(result):
+        result = await result
+    return result
 
 
 def current_time() -> float:
@@ -62,6 +70,7 @@ class ServerSession:
         *,
         worker: Worker | None = None,
         label: str = "",
+        app_thread: AppThread | None = None,
     ) -> None:
         if not session_id:
             raise ValueError("Sessions must have an id")
@@ -82,6 +91,7 @@ class ServerSession:
         self._state = SessionState.LIVE
         self._expiration_requested = False
         self._expiration_blocked_count = 0
+        self._app_thread = app_thread or AppThread()
         self._callbacks = CallbackGroup(worker or Worker(), self._loop, self._invoke_callback, self._label)
         document.callbacks.on_change_dispatch_to(self)
         for callback in document.session_callbacks:
@@ -125,6 +135,10 @@ class ServerSession:
         return list(self._subscribed)
 
     @property
+    def app_thread(self) -> AppThread:
+        return self._app_thread
+
+    @property
     def callback_count(self) -> int:
         return len(self._callbacks)
 
@@ -165,7 +179,17 @@ class ServerSession:
         _compat.destroy_document(self._document, self)
 
     async def with_document_locked(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """Run ``func`` under the document lock, then write the changes it made to every connection."""
+        """Run ``func`` under the document lock, then write the changes it made to every connection.
+
+        Synchronous ``func`` runs on the session's app thread, a coroutine function on the loop.
+        """
+        return await self._locked(self._app_thread.call, func, *args, **kwargs)
+
+    async def with_document_locked_on_loop(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """Like ``with_document_locked`` for server code that must run on the loop itself."""
+        return await self._locked(_call_on_loop, func, *args, **kwargs)
+
+    async def _locked(self, runner: Callable[..., Any], func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.destroyed:
             logger.debug("Ignoring locked work on destroyed session %s", self._id)
             return None
@@ -175,9 +199,7 @@ class ServerSession:
                 self._pending_writes = []
                 try:
                     with _compat.bind_curdoc(self._document):
-                        result = func(*args, **kwargs)
-                        if inspect.isawaitable(result):
-                            result = await result
+                        result = await runner(func, *args, **kwargs)
                 finally:
                     writes, self._pending_writes = self._pending_writes, None
                 for connection, frames in writes:
@@ -209,20 +231,18 @@ class ServerSession:
         func = callback.callback
         if getattr(func, "nolock", False):
             with _compat.bind_curdoc(_compat.unlocked_proxy(self._document)):
-                result = func()
-                if inspect.isawaitable(result):
-                    await result
+                await self._app_thread.call(func)
             return
         await self.with_document_locked(func)
 
-    async def _handle_pull(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
+    def _handle_pull(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
         return _protocol.create("PULL-DOC-REPLY", message.header["msgid"], self._document)
 
-    async def _handle_push(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
+    def _handle_push(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
         message.push_to_document(self._document)
         return connection.ok(message)
 
-    async def _handle_patch(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
+    def _handle_patch(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
         self._current_patch_connection = connection
         try:
             message.apply_to_document(self._document, self)
@@ -242,6 +262,7 @@ class ServerSession:
         """Apply a client's PATCH-DOC; other connections hear of it before the OK goes back."""
         return await self.with_document_locked(self._handle_patch, message, connection)
 
-    def notify_connection_lost(self) -> None:
+    async def notify_connection_lost(self) -> None:
+        """Fire the document's ``connection_lost`` event handlers (app code, so under the lock)."""
         if not self.destroyed:
-            self._document.callbacks.trigger_event(ConnectionLost())
+            await self.with_document_locked(self._document.callbacks.trigger_event, ConnectionLost())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
@@ -51,8 +52,12 @@ class Worker:
             self.spawn(every(period_ms, func, name=name), name=name)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
-        """Run ``coro`` as a task this worker owns until it finishes."""
-        task = asyncio.ensure_future(coro)
+        """Run ``coro`` as a task this worker owns until it finishes.
+
+        The task starts from an empty context: nothing of the request that happened to start
+        it (its thread-sensitive context, a bound curdoc) leaks into long-lived work.
+        """
+        task = contextvars.Context().run(asyncio.get_running_loop().create_task, coro)
         if name:
             task.set_name(name)
         self._tasks.add(task)

@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "bokehserver",
+    "examples.measurements",
 ]
 
 MIDDLEWARE = [
@@ -55,6 +56,8 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("BOKEHSERVER_DB", str(BASE_DIR / "db.sqlite3")),
+        # a file, not memory: app code runs on threads, and tests count the connections to it
+        "TEST": {"NAME": os.environ.get("BOKEHSERVER_TEST_DB", str(BASE_DIR / "test-db.sqlite3"))},
     }
 }
 
@@ -81,6 +84,7 @@ BOKEHSERVER = {
         "/clock": BASE_DIR / "examples" / "clock.py",
         "/shared_feed": BASE_DIR / "examples" / "shared_feed",
         "/notebook": BASE_DIR / "examples" / "notebook.ipynb",
+        "/measurements": BASE_DIR / "examples" / "measurements" / "app.py",
     },
 }
 

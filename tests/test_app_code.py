@@ -1,0 +1,181 @@
+"""App code and Django's ORM: sync code off the loop on its session's thread, async code on the loop."""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from bokeh.application import Application
+from bokeh.application.handlers import FunctionHandler
+from bokeh.application.handlers.lifecycle import LifecycleHandler
+from bokeh.io import curdoc
+from bokeh.models import Div
+from django.conf import settings
+from django.db import connection
+
+from bokehserver.app_code import AppThread, is_async_callable
+from bokehserver.application_context import ApplicationContext
+from examples.measurements.models import Measurement
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _open_db_files() -> int:
+    """How many file descriptors of this process point at the test database: open connections."""
+    name = os.path.realpath(connection.settings_dict["NAME"])
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.path.realpath(os.readlink(f"/proc/self/fd/{fd}")) == name:
+                count += 1
+        except OSError:
+            pass
+    return count
+
+
+async def _stop(ctx: ApplicationContext) -> None:
+    await ctx.discard_all_sessions()
+    await ctx.worker.stop(timeout=2.0)
+
+
+async def test_orm_in_modify_doc_and_in_hooks():
+    await Measurement.objects.acreate(value=1.5, label="seed")
+    seen: dict[str, object] = {}
+
+    class Hooks(LifecycleHandler):
+        def __init__(self):
+            super().__init__()
+            self._on_session_created = lambda ctx: seen.setdefault("created", Measurement.objects.count())
+            self._on_session_destroyed = lambda ctx: seen.setdefault("destroyed", Measurement.objects.filter(label="seed").count())
+
+    def modify_doc(doc):
+        seen["thread"] = threading.current_thread().name
+        doc.add_root(Div(name="d", text=f"{Measurement.objects.count()} rows"))
+
+    ctx = ApplicationContext(Application(Hooks(), FunctionHandler(modify_doc)), url="/orm")
+    session = await ctx.create_session_if_needed("orm1")
+    assert session.document.select_one({"name": "d"}).text == "1 rows"
+    assert seen["created"] == 1
+    assert seen["thread"] != threading.current_thread().name
+    await _stop(ctx)
+    assert seen["destroyed"] == 1
+
+
+async def test_orm_in_callbacks_and_async_orm_in_coroutine_callbacks():
+    ctx = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Div(name="d")))), url="/cb")
+    session = await ctx.create_session_if_needed("cb1")
+    doc = session.document
+    div = doc.select_one({"name": "d"})
+
+    def sync_tick():
+        Measurement.objects.create(value=2.0, label="periodic")
+        div.text = f"{Measurement.objects.count()} rows"
+
+    async def async_tick():
+        await Measurement.objects.acreate(value=3.0, label="async")
+        div.text = f"{await Measurement.objects.acount()} rows (async)"
+
+    periodic = doc.add_periodic_callback(sync_tick, 30)
+    for _ in range(100):
+        if await Measurement.objects.filter(label="periodic").acount() >= 2:
+            break
+        await asyncio.sleep(0.02)
+    doc.remove_periodic_callback(periodic)
+    doc.add_next_tick_callback(async_tick)
+    for _ in range(100):
+        if div.text.endswith("(async)"):
+            break
+        await asyncio.sleep(0.02)
+    assert div.text == f"{await Measurement.objects.acount()} rows (async)"
+    await _stop(ctx)
+
+
+async def test_two_sessions_threads_interleave_with_their_own_curdoc():
+    ctx = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Div(name="d")))), url="/il")
+    a = await ctx.create_session_if_needed("a")
+    b = await ctx.create_session_if_needed("b")
+    wrong: list[str] = []
+    overlap = threading.Barrier(2, timeout=5)
+
+    def make(doc, label):
+        def work():
+            overlap.wait()  # both sessions' threads are inside app code at the same moment
+            for _ in range(20):
+                if curdoc() is not doc:
+                    wrong.append(label)
+                time.sleep(0.001)
+            curdoc().select_one({"name": "d"}).text = label
+        return work
+
+    await asyncio.gather(
+        a.with_document_locked(make(a.document, "a")),
+        b.with_document_locked(make(b.document, "b")),
+    )
+    assert wrong == []
+    assert a.document.select_one({"name": "d"}).text == "a"
+    assert b.document.select_one({"name": "d"}).text == "b"
+    await _stop(ctx)
+
+
+async def test_a_blocking_callback_delays_only_its_own_session():
+    ctx = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Div(name="d")))), url="/block")
+    slow = await ctx.create_session_if_needed("slow")
+    fast = await ctx.create_session_if_needed("fast")
+    slow.document.add_next_tick_callback(lambda: time.sleep(1.0))
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    await fast.with_document_locked(lambda: setattr(fast.document.select_one({"name": "d"}), "text", "done"))
+    elapsed = time.perf_counter() - started
+    assert fast.document.select_one({"name": "d"}).text == "done"
+    assert elapsed < 0.5, f"another session's blocking callback held this one for {elapsed:.3f} s"
+    await _stop(ctx)
+
+
+async def test_thousand_callbacks_leave_no_database_connection_open():
+    assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 0
+    ctx = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Div(name="d")))), url="/conn")
+    sessions = [await ctx.create_session_if_needed(f"c{i}") for i in range(4)]
+    before = await asyncio.to_thread(_open_db_files)
+    done = [0]
+
+    def query():
+        Measurement.objects.exists()
+        done[0] += 1
+
+    for i in range(1000):
+        sessions[i % 4].document.add_next_tick_callback(query)
+    for _ in range(500):
+        if done[0] == 1000:
+            break
+        await asyncio.sleep(0.02)
+    assert done[0] == 1000
+    after = await asyncio.to_thread(_open_db_files)
+    assert after <= before, f"{after - before} database connections left open by app code"
+    await _stop(ctx)
+
+
+async def test_app_thread_is_one_thread_per_session_and_closes():
+    thread = AppThread()
+    names = {await thread.call(lambda: threading.get_ident()) for _ in range(5)}
+    assert len(names) == 1 and threading.get_ident() not in names
+    other = AppThread()
+    assert await other.call(lambda: threading.get_ident()) not in names
+    thread.close()
+    other.close()
+
+
+def test_is_async_callable_sees_through_wraps():
+    import functools
+
+    async def coro():
+        return 1
+
+    @functools.wraps(coro)
+    def wrapper():
+        return coro()
+
+    assert is_async_callable(wrapper)
+    assert not is_async_callable(lambda: None)

@@ -1,0 +1,136 @@
+"""manage.py runbokeh: bokeh serve's arguments turned into a served web application."""
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from bokehserver import registry
+from bokehserver.management.commands import runbokeh
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+class FakeServer:
+    """Stands in for daphne: records what it was given and 'listens' on the port it was asked for."""
+
+    instances: list[FakeServer] = []
+
+    def __init__(self, web_application, asgi_application, *, address, port, on_listen):
+        self.web_application = web_application
+        self.asgi_application = asgi_application
+        self.address = address
+        self.port = port
+        self.on_listen = on_listen
+        FakeServer.instances.append(self)
+
+    def run(self):
+        self.on_listen(self.address or "0.0.0.0", self.port or 43210)
+
+
+@pytest.fixture
+def run(monkeypatch):
+    monkeypatch.setattr(runbokeh.Command, "server_class", FakeServer)
+    FakeServer.instances.clear()
+
+    def run_command(*args: str) -> tuple[FakeServer, str]:
+        out = StringIO()
+        call_command("runbokeh", *args, stdout=out)
+        return FakeServer.instances[-1], out.getvalue()
+
+    yield run_command
+    registry.uninstall()
+
+
+def test_scripts_directories_and_notebooks_get_bokeh_serve_routes(run):
+    server, out = run(str(EXAMPLES / "sliders.py"), str(EXAMPLES / "dirapp"), str(EXAMPLES / "notebook.ipynb"), "--port", "5123")
+    web_app = server.web_application
+    assert web_app.app_paths == {"/sliders", "/dirapp", "/notebook"}
+    assert server.port == 5123
+    assert web_app.websocket_origins == {"localhost:5123"}
+    assert "Bokeh app running at: http://localhost:5123/sliders" in out
+    assert registry.get_web_application() is web_app
+
+
+def test_options_map_to_the_web_application(run):
+    server, out = run(
+        str(EXAMPLES / "sliders.py"),
+        "--port", "5200", "--address", "127.0.0.1", "--prefix", "/pre/",
+        "--allow-websocket-origin", "example.com", "--allow-websocket-origin", "foo.org:8080",
+        "--keep-alive", "1000", "--check-unused-sessions", "500", "--unused-session-lifetime", "700",
+        "--stats-log-frequency", "900", "--session-token-expiration", "60",
+        "--websocket-max-message-size", "4096", "--disable-index", "--disable-index-redirect",
+        "--args", "one", "--two",
+    )
+    web_app = server.web_application
+    assert server.address == "127.0.0.1"
+    assert web_app.prefix == "/pre"
+    assert web_app.websocket_origins == {"example.com:80", "foo.org:8080"}
+    assert (web_app.keep_alive_milliseconds, web_app.check_unused_sessions_milliseconds) == (1000, 500)
+    assert (web_app.unused_session_lifetime_milliseconds, web_app.stats_log_frequency_milliseconds) == (700, 900)
+    assert web_app.session_token_expiration == 60
+    assert web_app.websocket_max_message_size_bytes == 4096
+    assert not web_app.use_index and not web_app.redirect_root
+    handler = web_app.applications["/sliders"].handlers[0]
+    assert handler._runner._argv == ["one", "--two"]
+    assert "http://127.0.0.1:5200/pre/sliders" in out
+
+
+@pytest.mark.parametrize(("mode", "signed", "generate"), [
+    ("unsigned", False, True), ("signed", True, True), ("external-signed", True, False),
+])
+def test_session_id_modes(run, monkeypatch, mode, signed, generate):
+    monkeypatch.setenv("BOKEH_SECRET_KEY", "k" * 44)
+    server, _ = run(str(EXAMPLES / "sliders.py"), "--session-ids", mode)
+    assert server.web_application.sign_sessions is signed
+    assert server.web_application.generate_session_ids is generate
+
+
+def test_signed_sessions_without_a_key_are_refused(run, monkeypatch):
+    monkeypatch.delenv("BOKEH_SECRET_KEY", raising=False)
+    with pytest.raises(CommandError, match="secret key"):
+        run(str(EXAMPLES / "sliders.py"), "--session-ids", "signed")
+
+
+def test_glob_expands_patterns(run):
+    server, _ = run(str(EXAMPLES / "s*.py"), "--glob")
+    assert {"/sliders", "/streaming"} <= server.web_application.app_paths
+
+
+def test_no_path_serves_the_settings_apps(run):
+    server, _ = run()
+    assert {"/sliders", "/dirapp", "/widgets", "/measurements"} <= server.web_application.app_paths
+
+
+def test_port_zero_reports_the_real_port_and_allows_it(run):
+    server, out = run(str(EXAMPLES / "sliders.py"), "--port", "0")
+    assert "localhost:43210/sliders" in out
+    assert server.web_application.websocket_origins == {"localhost:43210"}
+
+
+@pytest.mark.parametrize("bad", ["missing.py", "README.md"])
+def test_bad_paths_are_clear_errors(run, bad):
+    with pytest.raises(CommandError, match="no such file|expected a directory"):
+        run(str(EXAMPLES / bad))
+
+
+def test_a_notebook_without_nbconvert_is_a_clear_error(run, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_nbconvert(name, *args, **kwargs):
+        if name == "nbconvert":
+            raise ImportError("No module named 'nbconvert'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_nbconvert)
+    with pytest.raises(CommandError, match="nbconvert"):
+        run(str(EXAMPLES / "notebook.ipynb"))
+
+
+def test_bad_origin_is_a_clear_error(run):
+    with pytest.raises(CommandError, match="Invalid port"):
+        run(str(EXAMPLES / "sliders.py"), "--allow-websocket-origin", "example.com:http")

@@ -11,7 +11,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bokeh.server.callbacks import NextTickCallback, PeriodicCallback, SessionCallback, TimeoutCallback
+from bokeh.server.callbacks import NextTickCallback as _BokehNextTick
+from bokeh.server.callbacks import PeriodicCallback as _BokehPeriodic
+from bokeh.server.callbacks import SessionCallback as _BokehSessionCallback
+from bokeh.server.callbacks import TimeoutCallback as _BokehTimeout
 from bokeh.util.serialization import make_id
 
 from .app_code import run_app_code
@@ -19,9 +22,73 @@ from .worker import Worker
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("CallbackGroup", "ServerCallbacks")
+__all__ = (
+    "CallbackGroup",
+    "NextTickCallback",
+    "PeriodicCallback",
+    "ServerCallbacks",
+    "SessionCallback",
+    "TimeoutCallback",
+)
 
-Invoker = Callable[[SessionCallback], Awaitable[Any]]
+
+class SessionCallback(_BokehSessionCallback):
+    """A callback bound to one document: ``add()`` schedules it in that document's session.
+
+    These are bokeh's own callback classes underneath, so a document, its session and
+    ``doc.remove_*_callback`` treat them exactly like the objects ``doc.add_*_callback`` returns.
+    """
+
+    one_shot = False
+
+    def __init__(self, document: Any, callback: Callable[[], Any], id: str | None = None) -> None:
+        _BokehSessionCallback.__init__(self, callback, callback_id=id or make_id())
+        self._document = document
+        self._target = callback
+
+    @property
+    def document(self) -> Any:
+        return self._document
+
+    def add(self) -> SessionCallback:
+        """Schedule this callback; returns itself."""
+        self._document.callbacks.add_session_callback(self, self._target, self.one_shot)
+        return self
+
+    def remove(self) -> None:
+        """Stop this callback (ValueError if it already ran or was removed)."""
+        self._document.callbacks.remove_session_callback(self)
+
+
+class NextTickCallback(SessionCallback, _BokehNextTick):
+    """Runs once, as soon as the session's document lock is free."""
+
+    one_shot = True
+
+
+class PeriodicCallback(SessionCallback, _BokehPeriodic):
+    """Runs every ``period`` milliseconds, on an absolute schedule, until removed."""
+
+    def __init__(self, document: Any, callback: Callable[[], Any], period: int, id: str | None = None) -> None:
+        if period <= 0:
+            raise ValueError(f"period must be > 0 milliseconds, got {period!r}")
+        SessionCallback.__init__(self, document, callback, id)
+        self._period = period
+
+
+class TimeoutCallback(SessionCallback, _BokehTimeout):
+    """Runs once, ``timeout`` milliseconds after it is added."""
+
+    one_shot = True
+
+    def __init__(self, document: Any, callback: Callable[[], Any], timeout: int, id: str | None = None) -> None:
+        if timeout < 0:
+            raise ValueError(f"timeout must be >= 0 milliseconds, got {timeout!r}")
+        SessionCallback.__init__(self, document, callback, id)
+        self._timeout = timeout
+
+
+Invoker = Callable[[_BokehSessionCallback], Awaitable[Any]]
 
 
 class CallbackGroup:
@@ -39,7 +106,7 @@ class CallbackGroup:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def add(self, callback: SessionCallback) -> None:
+    def add(self, callback: _BokehSessionCallback) -> None:
         if self._on_other_thread():
             self._loop.call_soon_threadsafe(self.add, callback)
             return
@@ -49,7 +116,7 @@ class CallbackGroup:
             raise ValueError(f"callback {callback.id} is already scheduled")
         self._tasks[callback.id] = self._worker.spawn(self._run(callback), name=f"bokeh-callback-{callback.id}")
 
-    def remove(self, callback: SessionCallback) -> None:
+    def remove(self, callback: _BokehSessionCallback) -> None:
         if self._on_other_thread():
             self._loop.call_soon_threadsafe(self.remove, callback)
             return
@@ -74,10 +141,10 @@ class CallbackGroup:
         except RuntimeError:
             return True
 
-    def _alive(self, callback: SessionCallback) -> bool:
+    def _alive(self, callback: _BokehSessionCallback) -> bool:
         return not self._closed and callback.id in self._tasks
 
-    async def _call(self, callback: SessionCallback) -> None:
+    async def _call(self, callback: _BokehSessionCallback) -> None:
         self._running.add(callback.id)
         try:
             await self._invoke(callback)
@@ -88,20 +155,20 @@ class CallbackGroup:
         finally:
             self._running.discard(callback.id)
 
-    async def _run(self, callback: SessionCallback) -> None:
-        if isinstance(callback, PeriodicCallback):
+    async def _run(self, callback: _BokehSessionCallback) -> None:
+        if isinstance(callback, _BokehPeriodic):
             await self._run_periodic(callback)
             return
-        if isinstance(callback, TimeoutCallback):
+        if isinstance(callback, _BokehTimeout):
             await asyncio.sleep(callback.timeout / 1000.0)
-        elif not isinstance(callback, NextTickCallback):
+        elif not isinstance(callback, _BokehNextTick):
             raise TypeError(f"unknown callback type {type(callback).__name__}")
         if not self._alive(callback):
             return
         self._tasks.pop(callback.id, None)
         await self._call(callback)
 
-    async def _run_periodic(self, callback: PeriodicCallback) -> None:
+    async def _run_periodic(self, callback: _BokehPeriodic) -> None:
         period = callback.period / 1000.0
         loop = self._loop
         next_at = loop.time() + period
@@ -116,7 +183,7 @@ class CallbackGroup:
                 next_at += (int((now - next_at) // period) + 1) * period
 
 
-async def _run_plain(callback: SessionCallback) -> None:
+async def _run_plain(callback: _BokehSessionCallback) -> None:
     await run_app_code(callback.callback)
 
 
@@ -150,21 +217,21 @@ class ServerCallbacks:
             self._group.remove_all()
         self._group = None
 
-    def add_next_tick_callback(self, callback: Callable[[], Any]) -> NextTickCallback:
-        obj = NextTickCallback(callback, callback_id=make_id())
+    def add_next_tick_callback(self, callback: Callable[[], Any]) -> _BokehNextTick:
+        obj = _BokehNextTick(callback, callback_id=make_id())
         self._callbacks().add(obj)
         return obj
 
-    def add_timeout_callback(self, callback: Callable[[], Any], timeout_milliseconds: int) -> TimeoutCallback:
-        obj = TimeoutCallback(callback, timeout_milliseconds, callback_id=make_id())
+    def add_timeout_callback(self, callback: Callable[[], Any], timeout_milliseconds: int) -> _BokehTimeout:
+        obj = _BokehTimeout(callback, timeout_milliseconds, callback_id=make_id())
         self._callbacks().add(obj)
         return obj
 
-    def add_periodic_callback(self, callback: Callable[[], Any], period_milliseconds: int) -> PeriodicCallback:
-        obj = PeriodicCallback(callback, period_milliseconds, callback_id=make_id())
+    def add_periodic_callback(self, callback: Callable[[], Any], period_milliseconds: int) -> _BokehPeriodic:
+        obj = _BokehPeriodic(callback, period_milliseconds, callback_id=make_id())
         self._callbacks().add(obj)
         return obj
 
-    def remove_callback(self, callback: SessionCallback) -> None:
+    def remove_callback(self, callback: _BokehSessionCallback) -> None:
         if self._group is not None:
             self._group.remove(callback)

@@ -196,3 +196,30 @@ async def test_interleaved_sessions_each_see_their_own_curdoc(context):
         b.document.add_next_tick_callback(make(b.document, "b"))
     await asyncio.sleep(0.3)
     assert mismatches == []
+
+
+async def test_the_server_callback_classes_bind_to_a_document_and_schedule_like_bokehs(context):
+    from bokehserver.callbacks import NextTickCallback, PeriodicCallback, TimeoutCallback
+
+    session = await _session(context)
+    doc = session.document
+    fired: list[str] = []
+    periodic = PeriodicCallback(doc, lambda: fired.append("p"), 40).add()
+    timeout = TimeoutCallback(doc, lambda: fired.append("t"), 60, id="my-timeout").add()
+    tick = NextTickCallback(doc, lambda: fired.append("n")).add()
+    assert (periodic.period, timeout.timeout, timeout.id, tick.document) == (40, 60, "my-timeout", doc)
+    assert set(doc.session_callbacks) == {periodic, timeout, tick}
+    await asyncio.sleep(0.15)
+    periodic.remove()
+    count = fired.count("p")
+    await asyncio.sleep(0.1)
+    assert fired.count("n") == 1 and fired.count("t") == 1
+    assert fired.count("p") == count >= 2
+    assert doc.session_callbacks == []
+    with pytest.raises(ValueError):
+        periodic.remove()
+    again = PeriodicCallback(doc, lambda: None, 1000).add()
+    doc.remove_periodic_callback(again)
+    assert session.callback_count == 0
+    with pytest.raises(ValueError):
+        PeriodicCallback(doc, lambda: None, 0)

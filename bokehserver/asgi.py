@@ -74,6 +74,7 @@ class BokehASGI:
         self._prefix = f"/{prefix}" if prefix else ""
         self._websocket_origins = set(extra_websocket_origins or ())
         self._extra_patterns = list(extra_patterns or ())
+        self._extra_resolver: Any = None
         if isinstance(secret_key, str):
             secret_key = secret_key.encode("utf-8")
         if sign_sessions and not secret_key:
@@ -204,6 +205,25 @@ class BokehASGI:
     @property
     def started(self) -> bool:
         return self._started
+
+    @property
+    def extra_patterns(self) -> list[Any]:
+        return list(self._extra_patterns)
+
+    def resolve_extra(self, path: str) -> Any:
+        """Match ``path`` (after the prefix) against ``extra_patterns`` (Django ``path``/``re_path``)."""
+        if not self._extra_patterns:
+            return None
+        if self._extra_resolver is None:
+            from django.urls.resolvers import RegexPattern, URLResolver
+
+            self._extra_resolver = URLResolver(RegexPattern(r"^/"), self._extra_patterns)
+        from django.urls import Resolver404
+
+        try:
+            return self._extra_resolver.resolve(path)
+        except Resolver404:
+            return None
 
     def context_for(self, app_path: str) -> ApplicationContext | None:
         """The context serving ``app_path`` ("" and "/" both name the root app)."""

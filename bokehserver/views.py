@@ -1,17 +1,17 @@
 """Django views for bokeh serve's HTTP endpoints: app page, autoload.js, metadata, index, static, favicon."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from urllib.parse import urlparse
 
 import bokeh
-from bokeh.embed.bundle import bundle_for_objs_and_resources
+from asgiref.sync import sync_to_async
+from bokeh.core.templates import AUTOLOAD_JS
+from bokeh.embed.bundle import Script, bundle_for_objs_and_resources
 from bokeh.embed.elements import script_for_render_items
 from bokeh.embed.server import server_html_page_for_session
 from bokeh.embed.util import RenderItem
-from bokeh.core.templates import AUTOLOAD_JS
 from bokeh.util.token import check_token_signature, generate_jwt_token, generate_session_id, get_session_id
 from django.conf import settings
 from django.http import (
@@ -28,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from . import registry
+from .app_code import is_async_callable
 from .application_context import ApplicationContext, ApplicationError
 from .asgi import BokehASGI
 from .request_data import RequestProxy, token_payload
@@ -129,6 +130,11 @@ async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
         raise Http404("outside the Bokeh prefix")
     context = web_app.context_for(route)
     if context is None:
+        extra = web_app.resolve_extra(route)
+        if extra is not None:
+            if is_async_callable(extra.func):
+                return await extra.func(request, *extra.args, **extra.kwargs)
+            return await sync_to_async(extra.func)(request, *extra.args, **extra.kwargs)
         if route == "/" and web_app.use_index:
             return _index(request, web_app)
         raise Http404("no Bokeh application at this path")
@@ -197,15 +203,9 @@ async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
     resources = web_app.resources(server_url) if request.GET.get("resources") != "none" else None
     bundle = bundle_for_objs_and_resources(None, resources)
     render_items = [RenderItem(token=session.token, elementid=element_id, use_for_title=False)]
-    bundle.add(_script(script_for_render_items({}, render_items, app_path=app_url, absolute_url=absolute_url)))
+    bundle.add(Script(script_for_render_items({}, render_items, app_path=app_url, absolute_url=absolute_url)))
     js = AUTOLOAD_JS.render(bundle=bundle, elementid=element_id)
     return _cors(HttpResponse(js, content_type="application/javascript"), request)
-
-
-def _script(content: str):
-    from bokeh.embed.bundle import Script
-
-    return Script(content)
 
 
 async def metadata(request: HttpRequest, app_path: str = "") -> HttpResponse:

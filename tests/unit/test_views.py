@@ -408,3 +408,20 @@ async def test_favicon_from_ico_path(web_app, client, bk, tmp_path):
 async def test_favicon_can_be_disabled(web_app, client, bk):
     web_app({"/app": bk.slider_doc}, ico_path="none")
     assert (await client.get("/favicon.ico")).status_code == 404
+
+
+async def test_extra_patterns_are_served_under_the_prefix(web_app, async_client):
+    from django.http import HttpResponse
+    from django.urls import path
+
+    def hello(request, name):
+        return HttpResponse(f"hello {name}")
+
+    async def ahello(request):
+        return HttpResponse("async hello")
+
+    web_app({"/app": lambda doc: None}, prefix="/pre",
+            extra_patterns=[path("hello/<str:name>", hello), path("ahello", ahello)])
+    assert (await async_client.get("/pre/hello/bokeh")).content == b"hello bokeh"
+    assert (await async_client.get("/pre/ahello")).content == b"async hello"
+    assert (await async_client.get("/hello/bokeh")).status_code == 404

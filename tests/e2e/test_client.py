@@ -1,0 +1,163 @@
+"""The real ``bokeh.client`` against a real ``runbokeh`` (daphne) serving the example apps."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from bokeh.client import ClientSession, pull_session
+from tornado.ioloop import IOLoop
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("hard_timeout")]
+
+WAIT_SECONDS = 10.0
+
+
+@pytest.fixture(scope="module")
+def server(bokeh_server_factory):
+    """One server for the module, serving the settings' apps (/sliders, /dirapp, /widgets)."""
+    return bokeh_server_factory()
+
+
+@pytest.fixture
+def open_session(server) -> Iterator[Callable[..., ClientSession]]:
+    """Pull sessions on one IOLoop owned by the test; close them and the loop afterwards."""
+    # Not made current: IOLoop() would call asyncio.get_event_loop(), which creates (and then leaks)
+    # a loop of its own when none is set.
+    io_loop = IOLoop(make_current=False)
+    sessions: list[ClientSession] = []
+
+    def open_(app: str = "sliders", **kwargs: Any) -> ClientSession:
+        session = pull_session(url=server.app_url(app), io_loop=io_loop, **kwargs)
+        sessions.append(session)
+        return session
+
+    yield open_
+    for session in sessions:
+        if session.connected:
+            # Closed from inside the loop: outside it tornado would make an asyncio loop of its own.
+            io_loop.add_callback(session.close)
+            pump_until(session, lambda: False, timeout=5.0)
+    io_loop.close(all_fds=True)
+
+
+def pump_until(session: ClientSession, predicate: Callable[[], object], timeout: float = WAIT_SECONDS) -> bool:
+    """Let ``session`` apply the server's PATCH-DOCs until ``predicate()`` holds, the socket closes or time runs out.
+
+    bokeh.client reads the socket only while one of its blocking calls runs its IOLoop, and
+    ``force_roundtrip()`` drops every PATCH-DOC that arrives while it waits for its reply, so this
+    drives the connection's own loop (the private ``_loop_until``; bokeh has no public equivalent).
+    Queued outgoing PATCH-DOCs of every session on the same IOLoop are sent on the way.
+    """
+    connection = session._connection
+    expired = False
+    failures: list[Exception] = []
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        session.close("e2e wait expired")
+
+    def stop() -> bool:
+        if expired or not session.connected:
+            return True
+        try:
+            return bool(predicate())
+        except Exception as exc:  # re-raised below: raised inside the loop it would only be logged
+            failures.append(exc)
+            return True
+
+    handle = connection.io_loop.call_later(timeout, expire)
+    try:
+        connection._loop_until(stop)
+    finally:
+        connection.io_loop.remove_timeout(handle)
+    if failures:
+        raise failures[0]
+    return bool(predicate())
+
+
+def model(session: ClientSession, name: str) -> Any:
+    found = session.document.select_one({"name": name})
+    assert found is not None, f"no model named {name!r} in the pulled document"
+    return found
+
+
+def expected_y(session: ClientSession) -> np.ndarray:
+    """y recomputed from the session's own slider values, as the sliders app does."""
+    x = np.asarray(model(session, "source").data["x"], dtype=float)
+    amplitude, frequency, phase, offset = (
+        float(model(session, n).value) for n in ("amplitude", "frequency", "phase", "offset")
+    )
+    return amplitude * np.sin(frequency * x + phase) + offset
+
+
+def y_of(session: ClientSession) -> np.ndarray:
+    return np.asarray(model(session, "source").data["y"], dtype=float)
+
+
+def y_matches(session: ClientSession) -> bool:
+    y, expected = y_of(session), expected_y(session)
+    return y.shape == expected.shape and bool(np.allclose(y, expected, rtol=1e-9, atol=1e-9))
+
+
+def test_pull_session_sees_the_initial_document(open_session):
+    session = open_session("sliders")
+
+    source = model(session, "source")
+    assert model(session, "amplitude").value == 1
+    assert set(source.data) >= {"x", "y"}
+    x, y = np.asarray(source.data["x"], dtype=float), y_of(session)
+    assert len(x) > 1 and x.shape == y.shape
+    assert np.allclose(y, expected_y(session))
+
+
+def test_moving_a_slider_from_the_client_recomputes_the_data_on_the_server(open_session):
+    session = open_session("sliders")
+    y0 = y_of(session)
+    offset = float(model(session, "offset").value)
+
+    model(session, "amplitude").value = 3
+
+    def recomputed() -> bool:
+        return y_matches(session) and not np.allclose(y_of(session), y0)
+
+    assert pump_until(session, recomputed), (
+        f"source.data['y'] not recomputed for amplitude=3 within {WAIT_SECONDS} s; "
+        f"connected={session.connected}, y[:5]={y_of(session)[:5]}"
+    )
+    if offset == 0:
+        assert np.allclose(y_of(session), 3 * y0)
+
+
+def test_two_connections_to_one_session_see_each_others_changes(open_session):
+    first = open_session("sliders")
+    second = open_session("sliders", session_id=first.id)
+    assert second.id == first.id
+    assert model(second, "source").id == model(first, "source").id
+
+    model(first, "amplitude").value = 3
+    assert pump_until(second, lambda: model(second, "amplitude").value == 3 and y_matches(second)), (
+        f"second connection did not see amplitude=3 from the first: "
+        f"amplitude={model(second, 'amplitude').value}, connected={second.connected}"
+    )
+    assert pump_until(first, lambda: y_matches(first)), "first connection did not get the recomputed data"
+
+    model(second, "offset").value = 0.5
+    assert pump_until(first, lambda: model(first, "offset").value == 0.5 and y_matches(first)), (
+        f"first connection did not see offset=0.5 from the second: "
+        f"offset={model(first, 'offset').value}, connected={first.connected}"
+    )
+    assert model(first, "amplitude").value == 3
+
+
+def test_request_arguments_reach_a_directory_app(open_session):
+    session = open_session("dirapp", arguments={"flavour": "quince"})
+
+    text = model(session, "args").text
+    assert "flavour" in text and "quince" in text, text
+
+
+def test_server_log_shows_no_errors(server):
+    assert server.log_problems() == [], server.log_tail(80)

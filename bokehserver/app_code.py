@@ -26,15 +26,23 @@ def is_async_callable(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(getattr(target, "__call__", None))
 
 
+def _recycle_connections() -> None:
+    """Close this thread's database connections that are broken or past CONN_MAX_AGE."""
+    from django.db import close_old_connections
+
+    try:
+        close_old_connections()
+    except Exception as exc:  # the database being down must not break app code that does not use it
+        logger.warning("Could not recycle database connections: %r", exc)
+
+
 def _with_fresh_connections(func: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
-        from django.db import close_old_connections
-
-        close_old_connections()
+        _recycle_connections()
         try:
             return func(*args, **kwargs)
         finally:
-            close_old_connections()
+            _recycle_connections()
 
     return run
 

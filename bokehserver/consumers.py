@@ -13,6 +13,7 @@ from bokeh.protocol import Protocol
 from bokeh.protocol.exceptions import MessageError, ProtocolError, ValidationError
 from bokeh.protocol.receiver import Receiver
 from bokeh.util.token import check_token_signature, get_session_id, get_token_payload
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import registry
@@ -36,6 +37,7 @@ class CloseCode(enum.IntEnum):
     FORBIDDEN = 4003
     NOT_FOUND = 4004
     MESSAGE_TOO_BIG = 4009
+    SESSION_EXPIRED = 4010
     APPLICATION_ERROR = 4011
 
 
@@ -59,6 +61,17 @@ class SessionConsumer(AsyncWebsocketConsumer):
     """
 
     _handler = ProtocolHandler()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Route an ASGI message to its handler, without Channels' per-message database check.
+
+        Channels recycles Django's database connections before every message, a thread hop per
+        websocket frame; this consumer touches no database, and app code recycles its own.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.state = ConnectionState.CONNECTING
@@ -189,6 +202,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 await session.notify_connection_lost()
             except Exception:
                 logger.exception("Error in connection_lost handlers of session %s", session.id)
+
+    async def close_socket(self, code: int, reason: str) -> None:
+        self.state = ConnectionState.CLOSED
+        await self.close(code=code, reason=reason)
 
     async def send_frame(self, frame: Frame) -> None:
         if isinstance(frame, bytes):

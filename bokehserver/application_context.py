@@ -16,6 +16,7 @@ from bokeh.util.token import get_token_payload
 from . import _compat
 from .app_code import AppThread, run_app_code
 from .callbacks import ServerCallbacks
+from .records import SessionRecords
 from .session import ServerSession
 from .worker import Worker
 
@@ -125,8 +126,10 @@ class ApplicationContext:
         logout_url: str | None = None,
         *,
         worker: Worker | None = None,
+        records: SessionRecords | None = None,
     ) -> None:
         self._application = application
+        self._records = records
         self._loop = io_loop
         self._url = url
         self._logout_url = logout_url
@@ -164,6 +167,9 @@ class ApplicationContext:
             return self._sessions[session_id]
         except KeyError:
             raise ProtocolError(f"No such session {session_id}") from None
+
+    def find_session(self, session_id: str) -> ServerSession | None:
+        return self._sessions.get(session_id)
 
     def get_session_context(self, session_id: str) -> BokehSessionContext:
         return self._session_contexts[session_id]
@@ -263,6 +269,10 @@ class ApplicationContext:
         self._sessions[session_id] = session
         self._session_contexts[session_id] = context
         context._set_session(session)
+        if self._records is not None:
+            records, url = self._records, self._url or "/"
+            records.created(url, session)
+            session.observer = lambda s: records.changed(url, s)
         return session
 
     def _initialize_document(self, doc: Document, session_id: str) -> None:

@@ -12,9 +12,10 @@ from bokeh.application import Application
 from bokeh.resources import Resources
 from bokeh.settings import settings as bokeh_settings
 
-from . import conf
+from . import conf, control
 from .application_context import ApplicationContext
 from .origins import create_hosts_allowlist
+from .records import SessionRecords
 from .registry import AppSpec, normalize_routes
 from .session import ServerSession
 from .static import append_version
@@ -66,6 +67,7 @@ class BokehASGI:
         include_cookies: list[str] | None = None,
         exclude_cookies: list[str] | None = None,
         argv: list[str] | None = None,
+        record_interval_milliseconds: int = 0,
     ) -> None:
         if not isinstance(applications, Mapping):
             applications = {"/": applications}
@@ -106,8 +108,12 @@ class BokehASGI:
         self._worker = Worker()
         self._worker.add_job("cleanup-sessions", self.check_unused_sessions_milliseconds, self.cleanup_sessions)
         self._worker.add_job("stats-log", self.stats_log_frequency_milliseconds, self.log_stats)
+        self.records = SessionRecords() if record_interval_milliseconds else None
+        if self.records is not None:
+            self._worker.add_job("session-records", record_interval_milliseconds, self.records.flush)
         self._contexts = {
-            route: ApplicationContext(app, url=route, worker=self._worker) for route, app in self._applications.items()
+            route: ApplicationContext(app, url=route, worker=self._worker, records=self.records)
+            for route, app in self._applications.items()
         }
         self._started = False
         self._asgi: Callable[..., Awaitable[None]] | None = None
@@ -141,6 +147,7 @@ class BokehASGI:
             include_cookies=cfg["INCLUDE_COOKIES"],
             exclude_cookies=cfg["EXCLUDE_COOKIES"],
             argv=list(cfg["APP_ARGV"]),
+            record_interval_milliseconds=cfg["RECORD_INTERVAL_MILLISECONDS"],
         )
         options.update(overrides)
         apps = options.pop("applications", cfg["APPS"])
@@ -257,6 +264,9 @@ class BokehASGI:
             return
         self._started = True
         self._worker.start()
+        if self.records is not None:
+            self._worker.spawn(self._close_orphan_records(), name="session-records-orphans")
+            self._worker.spawn(control.listen(self), name="control-listener")
         for context in self._contexts.values():
             self._worker.spawn(context.run_load_hook(), name=f"on_server_loaded {context.url}")
 
@@ -275,7 +285,30 @@ class BokehASGI:
         for context in self._contexts.values():
             await context.discard_all_sessions()
             await context.run_unload_hook()
+        if self.records is not None:
+            await self.records.flush()
         await self._worker.stop(timeout=5.0 if wait else 0.0)
+
+    async def expire_session(self, app_path: str, session_id: str) -> bool:
+        """Close a session's websockets and destroy it now (its hooks run); False if not here."""
+        context = self.context_for(app_path)
+        session = context.find_session(session_id) if context is not None else None
+        if session is None:
+            return False
+        for connection in session.connections:
+            await connection.close(4010, "session expired by the server")
+        return await context.discard_session(session, force=True)
+
+    async def _close_orphan_records(self) -> None:
+        from asgiref.sync import sync_to_async
+
+        try:
+            closed = await sync_to_async(self.records.close_orphans_sync, thread_sensitive=False)()
+        except Exception as exc:
+            logger.warning("Could not tidy session records of stopped processes: %r", exc)
+            return
+        if closed:
+            logger.info("Marked %d session records of stopped server processes as destroyed", closed)
 
     async def cleanup_sessions(self) -> None:
         for context in list(self._contexts.values()):

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "INDEX_TEMPLATE": None,
     # Favicon file; "none" disables /favicon.ico.
     "ICO_PATH": None,
+    # Keep BokehSession records for the admin, written at most this often (0 turns them off).
+    "RECORD_INTERVAL_MILLISECONDS": 1000,
     # Request data copied into the session token (bokeh serve --include/--exclude-*).
     "INCLUDE_HEADERS": None,
     "EXCLUDE_HEADERS": None,

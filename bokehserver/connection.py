@@ -24,6 +24,7 @@ class Socket(Protocol):
     """What a connection needs of its transport (the consumer, or a test double)."""
 
     async def send_frame(self, frame: Frame) -> None: ...
+    async def close_socket(self, code: int, reason: str) -> None: ...
 
 
 class ServerConnection:
@@ -90,6 +91,14 @@ class ServerConnection:
             except Exception as exc:
                 logger.warning("Dropping connection to session %s after a failed send: %r", self._session_id, exc)
                 self.detach_session()
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the websocket (e.g. its session was expired) and detach from the session."""
+        self.detach_session()
+        try:
+            await self._socket.close_socket(code, reason)
+        except Exception as exc:
+            logger.debug("Closing a websocket failed: %r", exc)
 
     @property
     def _session_id(self) -> str | None:

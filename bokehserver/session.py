@@ -92,6 +92,7 @@ class ServerSession:
         self._expiration_requested = False
         self._expiration_blocked_count = 0
         self._app_thread = app_thread or AppThread()
+        self.observer: Callable[[ServerSession], None] | None = None
         self._callbacks = CallbackGroup(worker or Worker(), self._loop, self._invoke_callback, self._label)
         document.callbacks.on_change_dispatch_to(self)
         for callback in document.session_callbacks:
@@ -164,11 +165,17 @@ class ServerSession:
     def subscribe(self, connection: ServerConnection) -> None:
         if connection not in self._subscribed:
             self._subscribed.append(connection)
+            self._notify()
 
     def unsubscribe(self, connection: ServerConnection) -> None:
         if connection in self._subscribed:
             self._subscribed.remove(connection)
+            self._notify()
         self._last_unsubscribe_time = time.monotonic()
+
+    def _notify(self) -> None:
+        if self.observer is not None:
+            self.observer(self)
 
     def destroy(self) -> None:
         """Stop every callback and release the document; the caller holds the lock."""
@@ -177,6 +184,7 @@ class ServerSession:
         self._state = SessionState.DESTROYED
         self._callbacks.remove_all()
         _compat.destroy_document(self._document, self)
+        self._notify()
 
     async def with_document_locked(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run ``func`` under the document lock, then write the changes it made to every connection.

@@ -1,0 +1,49 @@
+"""The admin's view of Bokeh sessions: every live session of every server process, and expiring them."""
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.contrib import admin, messages
+
+from .control import expire_sessions
+from .models import BokehSession
+
+
+class LiveFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+        return [("live", "Live"), ("destroyed", "Destroyed")]
+
+    def queryset(self, request: Any, queryset: Any) -> Any:
+        if self.value() == "live":
+            return queryset.filter(destroyed_at=None)
+        if self.value() == "destroyed":
+            return queryset.exclude(destroyed_at=None)
+        return queryset
+
+
+@admin.register(BokehSession)
+class BokehSessionAdmin(admin.ModelAdmin):
+    list_display = ("app_path", "session_id", "connections", "is_live", "created_at", "updated_at", "host", "pid")
+    list_filter = (LiveFilter, "app_path", "host")
+    search_fields = ("session_id", "app_path")
+    readonly_fields = [f.name for f in BokehSession._meta.fields]
+    actions = ["expire"]
+
+    @admin.display(boolean=True, description="live")
+    def is_live(self, obj: BokehSession) -> bool:
+        return obj.live
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Expire selected sessions (their pages reconnect to a fresh session)", permissions=["delete"])
+    def expire(self, request: Any, queryset: Any) -> None:
+        here, asked = async_to_sync(expire_sessions)(list(queryset))
+        messages.success(request, f"Expired {here} sessions in this process; asked other processes about {asked}.")

@@ -1,0 +1,123 @@
+"""Keeps the BokehSession table in step with the live sessions, off the hot path.
+
+Sessions only mark themselves dirty (a dict write); a worker job writes what changed every
+``RECORD_INTERVAL_MILLISECONDS`` in one thread hop. A database error is logged and the
+changes are retried at the next flush: the server never waits on, or fails for, the database.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from asgiref.sync import sync_to_async
+
+if TYPE_CHECKING:
+    from .session import ServerSession
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("SessionRecords",)
+
+
+@dataclass
+class _Row:
+    app_path: str
+    session_id: str
+    connections: int
+    created_at: datetime
+    destroyed_at: datetime | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SessionRecords:
+    """Pending session records of this process, flushed to the database by the worker."""
+
+    def __init__(self) -> None:
+        self._dirty: dict[tuple[str, str], _Row] = {}
+        self._created: dict[tuple[str, str], datetime] = {}
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self._failing = False
+
+    def created(self, app_path: str, session: ServerSession) -> None:
+        key = (app_path, session.id)
+        self._created[key] = _now()
+        self.changed(app_path, session)
+
+    def changed(self, app_path: str, session: ServerSession) -> None:
+        key = (app_path, session.id)
+        created = self._created.setdefault(key, _now())
+        destroyed = _now() if session.destroyed else None
+        self._dirty[key] = _Row(app_path, session.id, session.connection_count, created, destroyed)
+        if destroyed is not None:
+            self._created.pop(key, None)
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    async def flush(self) -> int:
+        """Write every pending change; returns how many rows were written."""
+        if not self._dirty:
+            return 0
+        rows, self._dirty = self._dirty, {}
+        try:
+            await sync_to_async(self._write, thread_sensitive=False)(list(rows.values()))
+        except Exception as exc:
+            for key, row in rows.items():
+                self._dirty.setdefault(key, row)
+            if not self._failing:
+                logger.warning("Could not write %d session records (will retry): %r", len(rows), exc)
+            self._failing = True
+            return 0
+        self._failing = False
+        return len(rows)
+
+    def _write(self, rows: list[_Row]) -> None:
+        from django.db import close_old_connections, transaction
+
+        from .models import BokehSession
+
+        close_old_connections()
+        try:
+            now = _now()
+            with transaction.atomic():
+                for row in rows:
+                    BokehSession.objects.update_or_create(
+                        app_path=row.app_path,
+                        session_id=row.session_id,
+                        host=self.host,
+                        pid=self.pid,
+                        defaults={
+                            "connections": row.connections,
+                            "created_at": row.created_at,
+                            "updated_at": now,
+                            "destroyed_at": row.destroyed_at,
+                        },
+                    )
+        finally:
+            close_old_connections()
+
+    def close_orphans_sync(self) -> int:
+        """Mark this host's records of processes that are gone as destroyed (called at startup)."""
+        from .models import BokehSession
+
+        alive = []
+        for pid in set(BokehSession.objects.filter(host=self.host, destroyed_at=None).values_list("pid", flat=True)):
+            try:
+                os.kill(pid, 0)
+                alive.append(pid)
+            except OSError:
+                pass
+        return (
+            BokehSession.objects.filter(host=self.host, destroyed_at=None)
+            .exclude(pid__in=alive)
+            .update(destroyed_at=_now(), connections=0)
+        )

@@ -1,0 +1,80 @@
+"""Session records and the admin: live sessions listed, and expired from the admin."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from bokeh.models import Div
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from bokehserver.models import BokehSession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _doc(doc):
+    doc.add_root(Div(text="x", name="d"))
+
+
+@pytest.fixture
+async def admin_client(async_client):
+    from asgiref.sync import sync_to_async
+
+    user = await sync_to_async(get_user_model().objects.create_superuser)("admin", "a@example.com", "pw")
+    await async_client.aforce_login(user)
+    return async_client
+
+
+async def test_records_follow_sessions_and_the_admin_lists_them(web_app, admin_client):
+    app = web_app({"/app": _doc}, record_interval_milliseconds=1000)
+    await admin_client.get("/app")
+    await admin_client.get("/app")
+    session_ids = {s.id for s in app.get_sessions("/app")}
+    assert await app.records.flush() == 2
+    rows = [r async for r in BokehSession.objects.all()]
+    assert {r.session_id for r in rows} == session_ids
+    assert all(r.live and r.pid == os.getpid() and r.app_path == "/app" and r.connections == 0 for r in rows)
+
+    page = await admin_client.get(reverse("admin:bokehserver_bokehsession_changelist") + "?state=live")
+    assert page.status_code == 200
+    for session_id in session_ids:
+        assert session_id in page.content.decode()
+
+
+async def test_expire_action_destroys_the_session_and_runs_its_hooks(web_app, admin_client):
+    destroyed = []
+
+    def modify_doc(doc):
+        _doc(doc)
+        doc.on_session_destroyed(lambda ctx: destroyed.append(ctx.id))
+
+    app = web_app({"/app": modify_doc}, record_interval_milliseconds=1000)
+    await admin_client.get("/app")
+    [session] = app.get_sessions("/app")
+    await app.records.flush()
+    record = await BokehSession.objects.aget(session_id=session.id)
+    response = await admin_client.post(
+        reverse("admin:bokehserver_bokehsession_changelist"),
+        {"action": "expire", "_selected_action": [record.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Expired 1 sessions in this process" in response.content.decode()
+    assert session.destroyed and destroyed == [session.id]
+    assert app.get_sessions("/app") == []
+    await app.records.flush()
+    record = await BokehSession.objects.aget(pk=record.pk)
+    assert record.destroyed_at is not None
+
+
+async def test_a_database_failure_is_logged_and_retried(web_app, caplog, monkeypatch):
+    app = web_app({"/app": _doc}, record_interval_milliseconds=1000)
+    context = app.context_for("/app")
+    await context.create_session_if_needed("s1")
+    monkeypatch.setattr(app.records, "_write", lambda rows: (_ for _ in ()).throw(RuntimeError("db down")))
+    assert await app.records.flush() == 0
+    assert app.records.pending == 1
+    assert any("db down" in r.getMessage() and r.exc_info is None for r in caplog.records)
+    monkeypatch.undo()
+    assert await app.records.flush() == 1

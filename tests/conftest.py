@@ -197,6 +197,10 @@ class BokehServerProcess:
         return f"{self.url}/{name.strip('/')}"
 
     @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

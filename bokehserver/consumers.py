@@ -186,7 +186,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
             logger.exception("Unexpected error handling %s", message.msgtype)
             await self._refuse(CloseCode.INTERNAL_ERROR, "server failed to handle a message")
             return
-        if reply is not None and self.connection is not None:
+        if reply is None or self.connection is None:
+            return
+        if isinstance(reply, tuple):
+            await self.connection.send_frames(reply)
+        else:
             await self.connection.send_message(reply)
 
     async def disconnect(self, code: int) -> None:

@@ -2,24 +2,34 @@
 
 daphne's defaults differ from bokeh serve's where clients notice: 1 MiB message limits (Bokeh
 allows 20 MiB), websockets closed after a day, close reasons dropped. This module sets them.
-Import it only where daphne may install its Twisted reactor (runbokeh, Server).
+
+daphne's ``run()`` blocks in ``reactor.run()`` and ends with the reactor, which Twisted cannot
+restart. ``listen()`` does the rest of ``run()`` so that a loop someone else runs can drive the
+reactor (``Server``), and ``close()`` ends what ``listen()`` began without stopping the reactor.
+Import this module only where daphne may install its Twisted reactor (runbokeh, Server).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import socket
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import daphne.server  # noqa: F401  (installs the asyncio reactor before Twisted is imported elsewhere)
+from daphne.http_protocol import HTTPFactory
 from daphne.server import Server as DaphneServer
-from daphne.ws_protocol import WebSocketProtocol
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 from .asgi import BokehASGI
 
 logger = logging.getLogger(__name__)
 
 __all__ = ("BokehDaphneServer",)
+
+GOING_AWAY = 1001
+_twisted_logging_started = False
 
 
 class ReasonedWebSocketProtocol(WebSocketProtocol):
@@ -33,8 +43,39 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
         super().handle_reply(message)
 
 
+class TrackingHTTPFactory(HTTPFactory):
+    """daphne's HTTP factory, remembering its open channels so that a shutdown can close idle keep-alives."""
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self.channels: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = super().buildProtocol(addr)
+        self.channels.add(protocol)
+        return protocol
+
+
+def _begin_twisted_logging(verbosity: int) -> None:
+    """Route Twisted's log as daphne does; Twisted allows choosing its log target once per process."""
+    global _twisted_logging_started
+    if _twisted_logging_started:
+        return
+    _twisted_logging_started = True
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    if verbosity <= 1:
+        globalLogBeginner.beginLoggingTo([lambda _: None], redirectStandardIO=False, discardBuffer=True)
+    else:
+        globalLogBeginner.beginLoggingTo([STDLibLogObserver(daphne.server.__name__)])
+
+
 class BokehDaphneServer(DaphneServer):
-    """A daphne server for one BokehASGI: starts its jobs on the reactor's loop, stops them on shutdown."""
+    """A daphne server for one BokehASGI: starts its jobs on the reactor's loop, stops them on shutdown.
+
+    It listens on ``tcp:port=<port>:interface=<address>``, or on already bound ``sockets``
+    (``Server`` binds in the parent process and forks), whose descriptors it duplicates.
+    """
 
     def __init__(
         self,
@@ -45,12 +86,15 @@ class BokehDaphneServer(DaphneServer):
         port: int,
         on_listen: Callable[[str, int], None] | None = None,
         signal_handlers: bool = True,
+        sockets: Sequence[socket.socket] = (),
     ) -> None:
         interface = address or "0.0.0.0"
         keep_alive_s = web_application.keep_alive_milliseconds / 1000.0
+        endpoints = [] if sockets else [f"tcp:port={port}:interface={interface}"]
         super().__init__(
             application=asgi_application,
-            endpoints=[f"tcp:port={port}:interface={interface}"],
+            # daphne exits when given no endpoint; adopted sockets are listened on separately
+            endpoints=endpoints or [f"adopted:fd={sock.fileno()}" for sock in sockets],
             signal_handlers=signal_handlers,
             websocket_timeout=-1,
             ping_interval=keep_alive_s if keep_alive_s > 0 else 10**9,
@@ -59,23 +103,147 @@ class BokehDaphneServer(DaphneServer):
             websocket_max_frame_size=web_application.websocket_max_message_size_bytes,
             ready_callable=self._ready,
         )
+        self.endpoints = endpoints
         self.web_application = web_application
         self._on_listen = on_listen
+        self._sockets = list(sockets)
+        self._ports: list[Any] = []
+        self._closed = False
+        self.connections: dict[Any, dict[str, Any]] = {}
+        self.http_factory: TrackingHTTPFactory | None = None
 
-    def _ready(self) -> None:
+    def run(self) -> None:
+        """Listen, then run the reactor until it stops (SIGINT/SIGTERM when ``signal_handlers``)."""
         from twisted.internet import defer, reactor
 
-        self.ws_factory.protocol = ReasonedWebSocketProtocol
-        loop = asyncio.get_event_loop()
-        loop.call_soon(self.web_application.start)
+        self.listen()
+        if self.abort_start:
+            return
+        reactor.addSystemEventTrigger("before", "shutdown", self.kill_all_applications)
 
         def stop_web_application() -> Any:
             return defer.Deferred.fromFuture(asyncio.ensure_future(self.web_application.stop()))
 
         reactor.addSystemEventTrigger("before", "shutdown", stop_web_application)
+        reactor.run(installSignalHandlers=self.signal_handlers)
+
+    def listen(self) -> None:
+        """Everything daphne's ``run()`` does except running the reactor: factories, ports, the ready call."""
+        from twisted.internet import reactor
+        from twisted.internet.endpoints import serverFromString
+
+        self.connections = {}
+        self.http_factory = TrackingHTTPFactory(self)
+        self.ws_factory = WebSocketFactory(self, server=self.server_name)
+        self.ws_factory.setProtocolOptions(
+            autoPingTimeout=self.ping_timeout,
+            allowNullOrigin=True,
+            openHandshakeTimeout=self.websocket_handshake_timeout,
+            maxMessagePayloadSize=self.websocket_max_message_size,
+            maxFramePayloadSize=self.websocket_max_frame_size,
+        )
+        _begin_twisted_logging(self.verbosity)
+        reactor.callLater(1, self.application_checker)
+        reactor.callLater(2, self.timeout_checker)
+        for description in self.endpoints:
+            logger.debug("Configuring endpoint %s", description)
+            listener = serverFromString(reactor, str(description)).listen(self.http_factory)
+            listener.addCallback(self.listen_success)
+            listener.addErrback(self.listen_error)
+            self.listeners.append(listener)
+        for sock in self._sockets:
+            self.listen_success(reactor.adoptStreamPort(sock.fileno(), sock.family, self.http_factory))
+        asyncio.set_event_loop(reactor._asyncioEventloop)
+        if self.verbosity >= 3:
+            reactor._asyncioEventloop.set_debug(True)
+        if not self.abort_start and self.ready_callable:
+            self.ready_callable()
+
+    def _ready(self) -> None:
+        from twisted.internet import reactor
+
+        self.ws_factory.protocol = ReasonedWebSocketProtocol
+        reactor._asyncioEventloop.call_soon(self.web_application.start)
 
     def listen_success(self, port: Any) -> None:
         super().listen_success(port)
+        self._ports.append(port)
         host = port.getHost()
         if self._on_listen is not None:
             self._on_listen(host.host, host.port)
+
+    def application_checker(self) -> None:
+        if not self._closed:
+            super().application_checker()
+
+    def timeout_checker(self) -> None:
+        if not self._closed:
+            super().timeout_checker()
+
+    async def stop_listening(self) -> None:
+        """Close the listening ports; connections already open stay open."""
+        ports, self._ports = self._ports, []
+        waiting = [port.stopListening() for port in ports]
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(d.asFuture(loop) for d in waiting if d is not None), return_exceptions=True)
+
+    def close_connections(self, *, abort: bool = False) -> None:
+        """Close open websockets with 1001 (going away), or drop every connection at once with ``abort``."""
+        if abort:
+            channels = list(self.http_factory.channels) if self.http_factory is not None else []
+            for channel in channels:
+                transport = getattr(channel, "transport", None)
+                if transport is not None and transport.connected:
+                    transport.abortConnection()
+            return
+        for protocol in list(self.connections):
+            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
+                protocol.sendClose(code=GOING_AWAY, reason="Server shutting down")
+
+    async def close(self, wait: bool = True, timeout: float = 5.0) -> None:
+        """Stop listening, close connections, end the application instances, stop the web application.
+
+        The reactor keeps running (Twisted reactors cannot restart). With ``wait``, websockets get
+        up to ``timeout`` seconds to close cleanly and applications to finish their disconnect
+        handling before they are cancelled.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        await self.stop_listening()
+        self.close_connections()
+        if wait:
+            await self._wait_for(self._websockets_closed, timeout)
+        self.close_connections(abort=True)
+        instances = [
+            details["application_instance"]
+            for details in self.connections.values()
+            if "application_instance" in details
+        ]
+        if wait and instances:
+            await asyncio.wait(instances, timeout=timeout)
+        for instance in instances:
+            instance.cancel()
+        await asyncio.gather(*instances, return_exceptions=True)
+        await self.web_application.stop(wait)
+        self._cancel_timers()
+
+    def _websockets_closed(self) -> bool:
+        return not any(
+            isinstance(protocol, WebSocketProtocol) and "disconnected" not in details
+            for protocol, details in self.connections.items()
+        )
+
+    @staticmethod
+    async def _wait_for(condition: Callable[[], bool], timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+
+    def _cancel_timers(self) -> None:
+        from twisted.internet import reactor
+
+        for call in reactor.getDelayedCalls():
+            if getattr(call.func, "__self__", None) is self:
+                call.cancel()

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from bokeh.protocol.message import Message
 
     from .connection import ServerConnection
+    from .frames import Frames
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +20,12 @@ __all__ = ("ProtocolHandler",)
 class ProtocolHandler:
     """Routes PULL-DOC-REQ, PUSH-DOC, PATCH-DOC and SERVER-INFO-REQ; anything else is a violation."""
 
-    async def handle(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | None:
-        """Return the reply to send; an app error becomes ERROR, a bad msgtype raises ProtocolError."""
+    async def handle(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | Frames | None:
+        """Return the reply to send (a message, or its frames); an app error becomes ERROR.
+
+        Raises:
+            ProtocolError: a message type a server does not accept.
+        """
         msgtype = message.msgtype
         if msgtype == "SERVER-INFO-REQ":
             return connection.protocol.create("SERVER-INFO-REPLY", message.header["msgid"])

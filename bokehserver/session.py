@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import inspect
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent, SessionCallbackAdded, SessionCallbackRemoved
 from bokeh.events import ConnectionLost
 from bokeh.protocol import Protocol
+from bokeh.util.serialization import make_id
 from bokeh.util.token import generate_jwt_token
 
 from . import _compat
@@ -92,6 +94,8 @@ class ServerSession:
         self._expiration_requested = False
         self._expiration_blocked_count = 0
         self._app_thread = app_thread or AppThread()
+        self._version = 0
+        self._pull_cache: tuple[int, Frames] | None = None
         self.observer: Callable[[ServerSession], None] | None = None
         self._callbacks = CallbackGroup(worker or Worker(), self._loop, self._invoke_callback, self._label)
         document.callbacks.on_change_dispatch_to(self)
@@ -216,6 +220,9 @@ class ServerSession:
         finally:
             self.unblock_expiration()
 
+    def _document_changed(self, event: Any) -> None:
+        self._version += 1
+
     def _document_patched(self, event: DocumentPatchedEvent) -> None:
         if self._pending_writes is None:
             raise RuntimeError(
@@ -243,8 +250,23 @@ class ServerSession:
             return
         await self.with_document_locked(func)
 
-    def _handle_pull(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
-        return _protocol.create("PULL-DOC-REPLY", message.header["msgid"], self._document)
+    def _pull_body(self, keep: bool) -> Frames:
+        """The PULL-DOC-REPLY frames after the header, reusing a serialization of this very version."""
+        cached = self._pull_cache
+        if cached is not None and cached[0] == self._version:
+            body = cached[1]
+        else:
+            body = message_frames(_protocol.create("PULL-DOC-REPLY", "", self._document))[1:]
+        self._pull_cache = (self._version, body) if keep else None
+        return body
+
+    async def prepare_pull(self) -> None:
+        """Serialize the document now, so the websocket the page is about to open gets it at once.
+
+        A browser spends ~100 ms loading BokehJS between the page and its PULL-DOC-REQ; for a
+        big document, that time is enough to have the reply ready.
+        """
+        await self.with_document_locked(self._pull_body, True)
 
     def _handle_push(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
         message.push_to_document(self._document)
@@ -258,9 +280,14 @@ class ServerSession:
             self._current_patch_connection = None
         return connection.ok(message)
 
-    async def pull(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | None:
-        """Answer a PULL-DOC-REQ with the whole document."""
-        return await self.with_document_locked(self._handle_pull, message, connection)
+    async def pull(self, message: Message[Any], connection: ServerConnection) -> Frames | None:
+        """Answer a PULL-DOC-REQ with the whole document (as ready-made frames)."""
+        body = await self.with_document_locked(self._pull_body, False)
+        if body is None:
+            return None
+        header = {"msgid": make_id(), "msgtype": "PULL-DOC-REPLY", "reqid": message.header["msgid"],
+                  "num_buffers": (len(body) - 2) // 2}
+        return (json.dumps(header), *body)
 
     async def push(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | None:
         """Replace the document with a client's PUSH-DOC."""

@@ -110,7 +110,11 @@ async def _session_for(request: HttpRequest, web_app: BokehASGI, context: Applic
         )
     if not check_token_signature(token, secret_key=web_app.secret_key, signed=web_app.sign_sessions):
         raise SessionRefused("Invalid token or session ID")
-    return await context.create_session_if_needed(session_id, proxy, token)
+    existing = context.find_session(session_id)
+    session = await context.create_session_if_needed(session_id, proxy, token)
+    if existing is None:
+        web_app.worker.spawn(session.prepare_pull(), name=f"prepare-pull {session_id}")
+    return session
 
 
 def _app_failed(request: HttpRequest, context: ApplicationContext, exc: Exception) -> HttpResponse:

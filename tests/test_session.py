@@ -1,0 +1,95 @@
+"""ServerSession: locking, one serialization per change for every connection, prepared pulls."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from bokeh.document import Document
+from bokeh.models import ColumnDataSource, Slider
+from bokeh.protocol import Protocol
+
+from bokehserver.application_context import ApplicationContext
+from bokehserver.connection import ServerConnection
+from bokehserver.session import ServerSession
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.frames: list[str | bytes] = []
+
+    async def send_frame(self, frame):
+        self.frames.append(frame)
+
+    async def close_socket(self, code, reason):
+        self.frames.append(f"closed {code}")
+
+
+def _doc() -> Document:
+    doc = Document()
+    doc.add_root(Slider(start=0, end=10, value=1, name="s"))
+    doc.add_root(ColumnDataSource(data={"x": list(range(1000))}, name="src"))
+    return doc
+
+
+def _connect(session: ServerSession) -> tuple[ServerConnection, FakeSocket]:
+    socket = FakeSocket()
+    return ServerConnection(Protocol(), socket, None, session), socket
+
+
+async def test_a_change_is_serialized_once_and_the_same_frames_reach_every_connection(monkeypatch):
+    session = ServerSession("s", _doc())
+    sockets = [_connect(session)[1] for _ in range(5)]
+    created = []
+    import bokehserver.session as session_module
+
+    real_create = session_module._protocol.create
+
+    def counting_create(msgtype, *args, **kwargs):
+        created.append(msgtype)
+        return real_create(msgtype, *args, **kwargs)
+
+    monkeypatch.setattr(session_module._protocol, "create", counting_create)
+    await session.with_document_locked(lambda: setattr(session.document.select_one({"name": "s"}), "value", 5))
+    assert created == ["PATCH-DOC"]
+    assert all(len(s.frames) == 3 and s.frames == sockets[0].frames for s in sockets)
+    assert json.loads(sockets[0].frames[2])["events"][0]["new"] == 5
+
+
+async def test_changing_the_document_outside_its_lock_is_refused():
+    session = ServerSession("s", _doc())
+    _connect(session)
+    with pytest.raises(RuntimeError, match="outside its lock"):
+        session.document.select_one({"name": "s"}).value = 3
+
+
+async def test_a_prepared_pull_is_reused_once_and_a_change_invalidates_it():
+    session = ServerSession("s", _doc())
+    connection, _ = _connect(session)
+    request = Protocol().create("PULL-DOC-REQ")
+
+    await session.prepare_pull()
+    prepared = session._pull_cache[1]
+    reply = await session.pull(request, connection)
+    assert reply[1:] is not None and reply[1:] == prepared
+    assert json.loads(reply[0])["reqid"] == request.header["msgid"]
+    assert session._pull_cache is None, "the prepared reply is dropped once served"
+
+    await session.prepare_pull()
+    await session.with_document_locked(lambda: setattr(session.document.select_one({"name": "s"}), "value", 7))
+    fresh = await session.pull(request, connection)
+    content = json.loads(fresh[2])
+    slider = next(r for r in content["doc"]["roots"] if r["attributes"].get("name") == "s")
+    assert slider["attributes"]["value"] == 7
+
+
+async def test_page_request_prepares_the_pull_in_the_background():
+    from bokeh.application import Application
+    from bokeh.application.handlers import FunctionHandler
+
+    context = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Slider(start=0, end=1, value=0)))), url="/p")
+    session = await context.create_session_if_needed("p1")
+    task = context.worker.spawn(session.prepare_pull())
+    await task
+    assert session._pull_cache is not None
+    await context.discard_all_sessions()
+    await context.worker.stop()

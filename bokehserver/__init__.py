@@ -18,6 +18,7 @@ _EXPORTS = {
     "SessionConsumer": "bokehserver.consumers",
     "check_whitelist": "bokehserver.origins",
     "match_host": "bokehserver.origins",
+    "Server": "bokehserver.server",
     "ServerSession": "bokehserver.session",
     "current_time": "bokehserver.session",
 }

@@ -68,6 +68,7 @@ class BokehASGI:
         exclude_cookies: list[str] | None = None,
         argv: list[str] | None = None,
         record_interval_milliseconds: int = 0,
+        login_required: bool | list[str] = False,
     ) -> None:
         if not isinstance(applications, Mapping):
             applications = {"/": applications}
@@ -105,6 +106,13 @@ class BokehASGI:
         self.exclude_headers = exclude_headers
         self.include_cookies = include_cookies
         self.exclude_cookies = exclude_cookies
+        if isinstance(login_required, bool):
+            self._login_required: bool | set[str] = login_required
+        else:
+            self._login_required = {p.rstrip("/") or "/" for p in login_required}
+            unknown = self._login_required - set(self._applications)
+            if unknown:
+                raise ValueError(f"login_required names apps that are not served: {sorted(unknown)}")
         self._worker = Worker()
         self._worker.add_job("cleanup-sessions", self.check_unused_sessions_milliseconds, self.cleanup_sessions)
         self._worker.add_job("stats-log", self.stats_log_frequency_milliseconds, self.log_stats)
@@ -148,6 +156,7 @@ class BokehASGI:
             exclude_cookies=cfg["EXCLUDE_COOKIES"],
             argv=list(cfg["APP_ARGV"]),
             record_interval_milliseconds=cfg["RECORD_INTERVAL_MILLISECONDS"],
+            login_required=cfg["LOGIN_REQUIRED"],
         )
         options.update(overrides)
         apps = options.pop("applications", cfg["APPS"])
@@ -212,6 +221,14 @@ class BokehASGI:
     @property
     def started(self) -> bool:
         return self._started
+
+    def requires_login(self, app_path: str | None = None) -> bool:
+        """Whether ``app_path`` (or, with None, any app or the index) needs a logged-in user."""
+        if isinstance(self._login_required, bool):
+            return self._login_required
+        if app_path is None:
+            return bool(self._login_required)
+        return (app_path or "/") in self._login_required
 
     @property
     def extra_patterns(self) -> list[Any]:
@@ -341,9 +358,18 @@ class BokehASGI:
 
 
 def bokeh_asgi_application(http_application: Callable[..., Awaitable[None]]) -> Any:
-    """Route websockets to the Bokeh session consumer and everything else to ``http_application``."""
+    """Route websockets to the Bokeh session consumer and everything else to ``http_application``.
+
+    Websockets carry the Django user (Channels' auth middleware) when some app needs a login,
+    and only then: it costs a session lookup per connection.
+    """
     from channels.routing import ProtocolTypeRouter
 
     from .routing import websocket_application
 
-    return ProtocolTypeRouter({"http": http_application, "websocket": websocket_application()})
+    websocket = websocket_application()
+    if conf.get("LOGIN_REQUIRED"):
+        from channels.auth import AuthMiddlewareStack
+
+        websocket = AuthMiddlewareStack(websocket)
+    return ProtocolTypeRouter({"http": http_application, "websocket": websocket})

@@ -134,6 +134,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         context = web_app.context_for(route)
         if context is None:
             raise Refused(CloseCode.NOT_FOUND, f"no Bokeh application at {route}")
+        if web_app.requires_login(context.url):
+            user = self.scope.get("user")
+            if user is None or not user.is_authenticated:
+                raise Refused(CloseCode.FORBIDDEN, "login required")
         if len(subprotocols) != 2 or subprotocols[0] != "bokeh":
             raise Refused(CloseCode.FORBIDDEN, "Subprotocol header is not 'bokeh' followed by a session token")
         token = subprotocols[1]

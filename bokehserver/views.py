@@ -23,6 +23,7 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -69,6 +70,14 @@ def _context(web_app: BokehASGI, captured: str | None) -> ApplicationContext:
     if context is None:
         raise Http404("no Bokeh application at this path")
     return context
+
+
+async def _anonymous(request: HttpRequest, web_app: BokehASGI, app_path: str | None) -> bool:
+    """True when ``app_path`` needs a login and the request's user has none."""
+    if not web_app.requires_login(app_path):
+        return False
+    user = await request.auser() if hasattr(request, "auser") else None
+    return not (user is not None and user.is_authenticated)
 
 
 async def _session_for(request: HttpRequest, web_app: BokehASGI, context: ApplicationContext) -> ServerSession:
@@ -140,8 +149,12 @@ async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
                 return await extra.func(request, *extra.args, **extra.kwargs)
             return await sync_to_async(extra.func)(request, *extra.args, **extra.kwargs)
         if route == "/" and web_app.use_index:
+            if await _anonymous(request, web_app, None):
+                return redirect_to_login(request.get_full_path())
             return _index(request, web_app)
         raise Http404("no Bokeh application at this path")
+    if await _anonymous(request, web_app, context.url):
+        return redirect_to_login(request.get_full_path())
     try:
         session = await _session_for(request, web_app, context)
     except SessionRefused as exc:
@@ -188,6 +201,8 @@ async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
         response["Access-Control-Allow-Methods"] = "PUT, GET, OPTIONS"
         response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
         return response
+    if await _anonymous(request, web_app, context.url):
+        return _cors(HttpResponseForbidden("login required"), request)
     element_id = request.GET.get("bokeh-autoload-element")
     if not element_id:
         return _cors(HttpResponseBadRequest("No bokeh-autoload-element query parameter"), request)
@@ -214,7 +229,10 @@ async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
 
 async def metadata(request: HttpRequest, app_path: str = "") -> HttpResponse:
     """The app's URL and its ``Application(metadata=...)``, as JSON."""
-    context = _context(_web_application(), app_path)
+    web_app = _web_application()
+    context = _context(web_app, app_path)
+    if await _anonymous(request, web_app, context.url):
+        return HttpResponseForbidden("login required")
     data = context.application.metadata
     if callable(data):
         data = data()

@@ -1,0 +1,583 @@
+"""``Server``: serve Bokeh apps from Python with daphne, as ``bokeh.server.server.Server`` does with Tornado.
+
+Why it is built the way it is:
+
+- daphne runs on Twisted's asyncio reactor, and importing ``daphne.server`` installs that reactor
+  bound to a new loop of its own. To serve inside a loop that already runs (``start()`` from a
+  coroutine) the Server binds the reactor to that loop before daphne is imported, and re-binds a
+  reactor whose loop is not running (daphne imported by ``INSTALLED_APPS``, a loop inherited over
+  ``fork``), so that one loop drives everything in the process.
+- daphne's ``run()`` ends in ``reactor.run()``, which blocks and owns signals. The Server does the
+  same steps without it (``BokehDaphneServer.listen``) and ``startRunning(installSignalHandlers=False)``,
+  so whoever runs the loop drives the reactor; ``run_until_shutdown()`` is that someone for scripts.
+- Twisted reactors cannot restart, so ``stop()`` undoes what ``start()`` did (ports, connections,
+  application instances, the web application and its hooks) and leaves the reactor running.
+- The socket is bound in the constructor, as bokeh does: ``port`` is known at once (also for port 0)
+  and a busy port fails there. With ``num_procs > 1`` the parent binds, forks and only supervises;
+  each child adopts the socket, so the kernel balances connections, and builds a fresh loop and
+  reactor, because an epoll selector inherited over ``fork`` would be shared with its siblings.
+- A plain script has no Django project, so the Server configures the smallest Django that serves
+  bokehserver's URLconf; a configured project keeps its own settings and URLconf.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import webbrowser
+from collections.abc import Awaitable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import registry
+from .origins import create_hosts_allowlist
+
+if TYPE_CHECKING:
+    from .asgi import BokehASGI
+    from .daphne_server import BokehDaphneServer
+    from .session import ServerSession
+
+logger = logging.getLogger(__name__)
+
+__all__ = ("Server",)
+
+DEFAULT_PORT = 5006
+LISTEN_BACKLOG = 128
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# Options of bokeh's Server that this one does not offer, with what to do instead.
+UNSUPPORTED_OPTIONS = {
+    "unix_socket": "serve a Unix socket with daphne -u, or put a proxy in front",
+    "ssl_certfile": "terminate TLS in a proxy in front of the server",
+    "ssl_keyfile": "terminate TLS in a proxy in front of the server",
+    "ssl_password": "terminate TLS in a proxy in front of the server",
+    "use_xheaders": "run daphne with --proxy-headers behind a proxy",
+    "http_server_kwargs": "daphne takes no Tornado HTTPServer options",
+    "extra_websocket_origins": "pass allow_websocket_origin",
+    "auth_provider": "protect the app's views with Django authentication",
+    "xsrf_cookies": "Django's CSRF middleware protects forms",
+    "mem_log_frequency_milliseconds": "memory logging is not implemented",
+    "websocket_compression_level": "daphne does not compress websocket messages",
+    "websocket_compression_mem_level": "daphne does not compress websocket messages",
+}
+_NUMERIC_OPTIONS = ("session_token_expiration", "websocket_max_message_size_bytes")
+
+
+class ServerState(enum.Enum):
+    CREATED = "created"
+    STARTED = "started"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+def _web_application_options() -> frozenset[str]:
+    import inspect
+
+    from .asgi import BokehASGI
+
+    names = set(inspect.signature(BokehASGI.__init__).parameters)
+    return frozenset(names - {"self", "applications", "prefix", "extra_websocket_origins"})
+
+
+def _check_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Split off and check the Server's own options; return the web application's (raise on anything wrong)."""
+    accepted = _web_application_options()
+    for name in kwargs:
+        if name in UNSUPPORTED_OPTIONS:
+            raise TypeError(f"Server option {name!r} is not supported by bokehserver: {UNSUPPORTED_OPTIONS[name]}")
+        if name not in accepted:
+            known = ", ".join(sorted(accepted | {"num_procs", "address", "port", "prefix", "allow_websocket_origin",
+                                                 "websocket_max_message_size"}))
+            raise TypeError(f"Server() got an unexpected keyword argument {name!r} (accepted: {known})")
+    for name, value in kwargs.items():
+        if (name.endswith("_milliseconds") or name in _NUMERIC_OPTIONS) and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+        ):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+    return kwargs
+
+
+def _check_port(port: Any) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an int from 0 to 65535 (0 picks a free port), got {port!r}")
+    return port
+
+
+def _check_num_procs(num_procs: Any) -> int:
+    if isinstance(num_procs, bool) or not isinstance(num_procs, int) or num_procs < 0:
+        raise ValueError(f"num_procs must be an int >= 0 (0 means one per CPU), got {num_procs!r}")
+    return num_procs or os.cpu_count() or 1
+
+
+def _check_origins(origins: Any) -> list[str] | None:
+    if origins is None:
+        return None
+    if isinstance(origins, (str, bytes)) or not all(isinstance(host, str) for host in origins):
+        raise ValueError(f"allow_websocket_origin must be a list of 'host[:port]' strings, got {origins!r}")
+    return list(origins)
+
+
+def _as_asyncio_loop(io_loop: Any) -> asyncio.AbstractEventLoop | None:
+    """An asyncio loop, or the one a Tornado IOLoop wraps (``asyncio_loop``), so bokeh's examples keep working."""
+    if io_loop is None or isinstance(io_loop, asyncio.AbstractEventLoop):
+        return io_loop
+    inner = getattr(io_loop, "asyncio_loop", None)
+    if isinstance(inner, asyncio.AbstractEventLoop):
+        return inner
+    raise TypeError(f"io_loop must be an asyncio event loop, got {io_loop!r}")
+
+
+def _build_applications(applications: Any, argv: list[str]) -> dict[str, Any]:
+    from bokeh.application import Application
+
+    if isinstance(applications, Mapping):
+        specs = dict(applications)
+    else:
+        specs = {"/": applications}
+    if not specs:
+        raise ValueError("Server needs at least one application")
+    built: dict[str, Application] = {}
+    for route, spec in specs.items():
+        if not isinstance(route, str) or not route.startswith("/"):
+            raise registry.AppSpecError(f"app path {route!r} must be a string starting with '/'")
+        if not (isinstance(spec, (Application, str, os.PathLike)) or callable(spec)):
+            raise registry.AppSpecError(
+                f"app at {route}: expected an Application, a modify_doc(doc) function or a path, got {spec!r}"
+            )
+        built[route] = registry.build_application(spec, argv)
+    return built
+
+
+def minimal_django_settings() -> dict[str, Any]:
+    """The settings a plain script gets: bokehserver's URLconf, in-memory channels, no database."""
+    return {
+        "DEBUG": False,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": ["*"],
+        "INSTALLED_APPS": ["channels", "bokehserver"],
+        "ROOT_URLCONF": "bokehserver.urls",
+        "TEMPLATES": [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
+        "CHANNEL_LAYERS": {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+        "USE_TZ": True,
+    }
+
+
+def ensure_django() -> None:
+    """Use the project's Django settings, or configure :func:`minimal_django_settings` when there are none."""
+    import django
+    from django.apps import apps
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        settings.configure(**minimal_django_settings())
+    if not apps.ready:
+        django.setup()
+    if not apps.is_installed("bokehserver"):
+        raise ImproperlyConfigured("Server needs 'bokehserver' (and 'channels') in INSTALLED_APPS")
+
+
+def _bind_socket(address: str | None, port: int) -> socket.socket:
+    """A listening, non-blocking socket on ``address`` (all IPv4 interfaces when None)."""
+    host = address or "0.0.0.0"
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ValueError(f"Cannot listen on {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, sockaddr = sorted(infos, key=lambda info: info[0] != socket.AF_INET)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"Cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def _reactor_on(loop: asyncio.AbstractEventLoop) -> Any:
+    """Twisted's reactor, driven by ``loop``: installed, or re-installed if bound to a loop that is not running."""
+    from twisted.internet import asyncioreactor
+
+    installed = sys.modules.get("twisted.internet.reactor")
+    if installed is not None:
+        current = getattr(installed, "_asyncioEventloop", None)
+        if current is loop:
+            return installed
+        if current is not None and current.is_running() or current is None and installed.running:
+            raise RuntimeError(
+                "Twisted's reactor is already driven by another running event loop; "
+                "a process serves from one loop (start the Server in that loop)"
+            )
+        del sys.modules["twisted.internet.reactor"]
+    asyncioreactor.install(loop)
+    from twisted.internet import reactor
+
+    daphne_server = sys.modules.get("daphne.server")
+    if daphne_server is not None:
+        daphne_server.reactor = reactor  # daphne's timers use the reactor it imported
+    txaio = sys.modules.get("txaio.tx")
+    if txaio is not None and installed is not None and txaio.config.loop is installed:
+        txaio.config.loop = None  # autobahn's timers: looked up again on next use
+    return reactor
+
+
+def _asgi_application(web_app: BokehASGI) -> Any:
+    """Django for HTTP; websockets routed to the session consumer by the served apps' own routes first.
+
+    The explicit routes also match the root app's ``/ws``, which the generic pattern of
+    ``bokehserver.routing`` (``<app>/ws``) does not.
+    """
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from django.core.asgi import get_asgi_application
+
+    from .routing import websocket_urlpatterns
+    from .urls import websocket_routes
+
+    routes = [*websocket_routes(web_app.app_paths, web_app.prefix), *websocket_urlpatterns()]
+    return ProtocolTypeRouter({"http": get_asgi_application(), "websocket": URLRouter(routes)})
+
+
+def _supervise(children: dict[int, int]) -> int:
+    """Forward SIGINT/SIGTERM to the children and wait for them all; return the parent's exit code."""
+
+    def forward(signum: int, frame: Any) -> None:
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in SHUTDOWN_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SHUTDOWN_SIGNALS)
+    failures = 0
+    try:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            index = children.pop(pid, None)
+            if index is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if code:
+                failures += 1
+                logger.error("Bokeh server process %d (pid %d) exited with code %d", index, pid, code)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 1 if failures else 0
+
+
+class Server:
+    """Serves Bokeh applications with daphne: a session per browser tab, a Document per session.
+
+    Args:
+        applications: a dict of URL path to app (an Application, a ``modify_doc(doc)`` function,
+            or a script, notebook or directory path), or a single app served at ``/``.
+        io_loop: the asyncio loop to serve on (a Tornado IOLoop's ``asyncio_loop`` is used);
+            by default the running loop, else a new one that ``run_until_shutdown()`` runs.
+        **kwargs: ``port`` (5006; 0 picks a free port), ``address`` (all interfaces),
+            ``num_procs`` (1; 0 means one per CPU), ``prefix``, ``allow_websocket_origin``,
+            ``websocket_max_message_size`` (bytes), and every keyword of
+            :class:`~bokehserver.asgi.BokehASGI` (keep_alive_milliseconds, sign_sessions, ...).
+
+    With ``num_procs > 1`` the constructor forks: it returns in each child, while the parent
+    only forwards SIGINT/SIGTERM to them and exits when they have all ended (as Tornado's
+    ``fork_processes`` does under ``bokeh serve --num-procs``).
+    """
+
+    def __init__(self, applications: Any, io_loop: Any = None, **kwargs: Any) -> None:
+        num_procs = _check_num_procs(kwargs.pop("num_procs", 1))
+        self._address: str | None = kwargs.pop("address", None)
+        if self._address is not None and (not isinstance(self._address, str) or not self._address):
+            raise ValueError(f"address must be a host name or IP address, got {self._address!r}")
+        port = _check_port(kwargs.pop("port", DEFAULT_PORT))
+        prefix = kwargs.pop("prefix", "")
+        if prefix is not None and not isinstance(prefix, str):
+            raise ValueError(f"prefix must be a string, got {prefix!r}")
+        origins = _check_origins(kwargs.pop("allow_websocket_origin", None))
+        max_size = kwargs.pop("websocket_max_message_size", None)
+        if max_size is not None:
+            if "websocket_max_message_size_bytes" in kwargs:
+                raise TypeError("pass websocket_max_message_size or websocket_max_message_size_bytes, not both")
+            kwargs["websocket_max_message_size_bytes"] = max_size
+        options = _check_options(kwargs)
+        self._loop = _as_asyncio_loop(io_loop)
+        if num_procs != 1:
+            if self._loop is not None:
+                raise RuntimeError("num_procs > 1 cannot be combined with an explicit io_loop")
+            if not hasattr(os, "fork"):
+                raise RuntimeError("num_procs > 1 needs os.fork, which this platform lacks")
+            if _running_loop() is not None:
+                raise RuntimeError("num_procs > 1 forks, which cannot happen inside a running event loop")
+
+        ensure_django()
+        from .asgi import BokehASGI
+
+        apps = _build_applications(applications, list(options.get("argv") or ()))
+        if num_procs != 1 and not all(app.safe_to_fork for app in apps.values()):
+            raise RuntimeError("Cannot fork: an application has already run code (create the Server before using the apps)")
+        self._socket: socket.socket | None = _bind_socket(self._address, port)
+        try:
+            self._port: int = self._socket.getsockname()[1]
+            origins_allowed = create_hosts_allowlist(origins, self._port)
+            self._web_app = BokehASGI(apps, prefix=prefix, extra_websocket_origins=origins_allowed, **options)
+        except BaseException:
+            self._socket.close()
+            raise
+        self._state = ServerState.CREATED
+        self._daphne: BokehDaphneServer | None = None
+        self._stopping: Any = None
+        self._forked = False
+        if num_procs > 1:
+            self._fork(num_procs)
+
+    def _fork(self, count: int) -> None:
+        """Fork ``count`` children that return from here; the parent supervises them and exits."""
+        from django.db import connections
+
+        connections.close_all()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
+        children: dict[int, int] = {}
+        for index in range(count):
+            try:
+                pid = os.fork()
+            except OSError:
+                for child in children:
+                    os.kill(child, signal.SIGTERM)
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+                raise
+            if pid == 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+                self._forked = True
+                logger.debug("Bokeh server process %d started (pid %d)", index, os.getpid())
+                return
+            children[pid] = index
+        assert self._socket is not None
+        self._socket.close()
+        sys.exit(_supervise(children))
+
+    @property
+    def address(self) -> str | None:
+        """The address given to listen on (None: all interfaces)."""
+        return self._address
+
+    @property
+    def port(self) -> int:
+        """The port listened on: the one the system picked when 0 was asked."""
+        return self._port
+
+    @property
+    def prefix(self) -> str:
+        return self._web_app.prefix
+
+    @property
+    def index(self) -> str | None:
+        return self._web_app.index
+
+    @property
+    def web_application(self) -> BokehASGI:
+        """The :class:`~bokehserver.asgi.BokehASGI` holding the apps, options and background jobs."""
+        return self._web_app
+
+    @property
+    def io_loop(self) -> asyncio.AbstractEventLoop:
+        """The asyncio loop the server runs on (chosen on first use when none was given)."""
+        return self._resolve_loop()
+
+    def _resolve_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            loop = _running_loop()
+            if loop is None and not self._forked:
+                installed = sys.modules.get("twisted.internet.reactor")
+                loop = getattr(installed, "_asyncioEventloop", None)
+                if loop is not None and (loop.is_closed() or loop.is_running()):
+                    loop = None
+            self._loop = loop or asyncio.new_event_loop()
+        return self._loop
+
+    def start(self) -> None:
+        """Listen and start the background jobs; does not block.
+
+        Inside a running loop the server serves from that loop at once; otherwise it serves once
+        its loop runs (``run_until_shutdown()``, or ``server.io_loop.run_forever()``).
+        """
+        if self._state is not ServerState.CREATED:
+            raise RuntimeError(f"Server already {self._state.value}; a Server starts once")
+        loop = self._resolve_loop()
+        running = _running_loop()
+        if running is not None and running is not loop:
+            raise RuntimeError("start() is called in a different event loop than the Server's io_loop")
+        if running is None and loop.is_running():
+            raise RuntimeError("start() must be called in the thread running the Server's io_loop")
+        reactor = _reactor_on(loop)
+        from .daphne_server import BokehDaphneServer
+
+        registry.install(self._web_app)
+        assert self._socket is not None
+        self._daphne = BokehDaphneServer(
+            self._web_app,
+            _asgi_application(self._web_app),
+            address=self._address,
+            port=self._port,
+            signal_handlers=False,
+            sockets=[self._socket],
+        )
+        try:
+            self._daphne.listen()
+        finally:
+            self._socket.close()  # the reactor listens on its own duplicate
+            self._socket = None
+        if not reactor.running:
+            reactor.startRunning(installSignalHandlers=False)
+        self._state = ServerState.STARTED
+        logger.info("Bokeh server listening on %s:%d (pid %d)", self._address or "0.0.0.0", self._port, os.getpid())
+
+    def stop(self, wait: bool = True) -> Awaitable[None] | None:
+        """Stop listening, close connections, destroy sessions (running their hooks), run ``on_server_unloaded``.
+
+        Inside the running loop this returns a task to await; otherwise it runs the shutdown on
+        the loop and returns when it is done.
+
+        Args:
+            wait: give websockets and background tasks a few seconds to end cleanly.
+        """
+        if self._state is ServerState.CREATED:
+            self._close_socket()
+            self._state = ServerState.STOPPED
+            return None
+        if self._state is ServerState.STOPPED:
+            return None
+        if self._stopping is None:
+            self._state = ServerState.STOPPING
+            self._stopping = self._submit(self._shutdown(wait))
+        return self._finish(self._stopping, wait)
+
+    async def _shutdown(self, wait: bool) -> None:
+        try:
+            assert self._daphne is not None
+            await self._daphne.close(wait=wait)
+        finally:
+            registry.uninstall(self._web_app)
+            self._state = ServerState.STOPPED
+            logger.info("Bokeh server on port %d stopped", self._port)
+
+    def _submit(self, coro: Any) -> Any:
+        """Run ``coro`` on the server's loop from wherever we are: a task, a thread future, or to completion."""
+        loop = self._resolve_loop()
+        if _running_loop() is loop:
+            return loop.create_task(coro)
+        if loop.is_running():
+            return asyncio.run_coroutine_threadsafe(coro, loop)
+        loop.run_until_complete(coro)
+        return None
+
+    def _finish(self, pending: Any, wait: bool) -> Awaitable[None] | None:
+        if isinstance(pending, concurrent.futures.Future):
+            if wait:
+                pending.result()
+            return None
+        if isinstance(pending, asyncio.Task) and not pending.done() and _running_loop() is None:
+            self._resolve_loop().run_until_complete(pending)
+            return None
+        return pending
+
+    def unlisten(self) -> None:
+        """Stop listening and drop open connections; the Server cannot serve again afterwards."""
+        if self._daphne is None:
+            self._close_socket()
+            return
+        loop = self._resolve_loop()
+        if loop.is_running() and _running_loop() is not loop:
+            loop.call_soon_threadsafe(self.unlisten)
+            return
+        self._daphne.stop_listening()
+        self._daphne.close_connections(abort=True)
+
+    def _close_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def run_until_shutdown(self) -> None:
+        """Serve until Ctrl-C or SIGTERM, then shut down in order (hooks run, sockets close) and return."""
+        loop = self._resolve_loop()
+        if loop.is_running():
+            raise RuntimeError("run_until_shutdown() runs the loop itself; in a running loop, start() and await stop()")
+        if self._state is ServerState.CREATED:
+            self.start()
+
+        def request_shutdown() -> None:
+            if self._stopping is None and self._state is ServerState.STARTED:
+                logger.info("Shutting down")
+                task = self.stop()
+                assert isinstance(task, asyncio.Task)
+                task.add_done_callback(lambda _: loop.stop())
+
+        handled = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in SHUTDOWN_SIGNALS:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, request_shutdown)
+                    handled.append(sig)
+        try:
+            if self._state is ServerState.STARTED:
+                loop.run_forever()
+        except KeyboardInterrupt:
+            logger.info("Interrupted, shutting down")
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+        self.stop()
+
+    def show(self, app_path: str, browser: str | None = None, new: str = "tab") -> None:
+        """Open ``http://{address or localhost}:{port}{prefix}{app_path}`` in a browser.
+
+        Args:
+            app_path: the app's URL path, starting with ``/``.
+            browser: a :mod:`webbrowser` browser name; ``"none"`` opens nothing.
+            new: ``"tab"``, ``"window"`` or ``"same"``.
+        """
+        if not isinstance(app_path, str) or not app_path.startswith("/"):
+            raise ValueError(f"app_path must start with a /, got {app_path!r}")
+        modes = {"same": 0, "window": 1, "tab": 2}
+        if new not in modes:
+            raise ValueError(f"new must be one of {', '.join(modes)}, got {new!r}")
+        url = f"http://{self._address or 'localhost'}:{self._port}{self.prefix}{app_path}"
+        if browser == "none":
+            return
+        controller = webbrowser.get(browser) if browser else webbrowser.get()
+        controller.open(url, new=modes[new])
+
+    def get_session(self, app_path: str, session_id: str) -> ServerSession:
+        """The live session ``session_id`` of the app at ``app_path``.
+
+        Raises ValueError for an app path not served, ProtocolError for an unknown session.
+        """
+        return self._web_app.get_session(app_path, session_id)
+
+    def get_sessions(self, app_path: str | None = None) -> list[ServerSession]:
+        """The live sessions of one app, or of every app when ``app_path`` is None."""
+        return self._web_app.get_sessions(app_path)
+
+    def __repr__(self) -> str:
+        return f"<Server {self._address or '0.0.0.0'}:{self._port}{self.prefix} {self._state.value}>"
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

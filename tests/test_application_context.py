@@ -27,6 +27,8 @@ async def test_shared_feed_reaches_every_session_from_one_periodic_callback():
         await ctx.run_load_hook()
         sessions = [await ctx.create_session_if_needed(f"viewer{i}") for i in range(3)]
         await asyncio.sleep(0.75)
+        await ctx.run_unload_hook()  # stop publishing; an update in flight still reaches everyone
+        await asyncio.sleep(0.1)
         columns = [list(s.document.select_one({"name": "source"}).data["price"]) for s in sessions]
         assert len(columns[0]) >= 2
         tails = [c[-2:] for c in columns]

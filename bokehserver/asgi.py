@@ -249,6 +249,16 @@ class BokehASGI:
         except Resolver404:
             return None
 
+    def route_for(self, url_path: str | None) -> str | None:
+        """The app route ("/name" or "/") a URL path names under the prefix, or None outside it."""
+        full = "/" + (url_path or "").strip("/")
+        prefix = self._prefix
+        if prefix:
+            if full != prefix and not full.startswith(prefix + "/"):
+                return None
+            full = full[len(prefix):] or "/"
+        return full
+
     def context_for(self, app_path: str) -> ApplicationContext | None:
         """The context serving ``app_path`` ("" and "/" both name the root app)."""
         return self._contexts.get(app_path or "/")

@@ -125,13 +125,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     def _authorize(self, subprotocols: list[str]) -> tuple[ApplicationContext, str, str]:
         web_app = self.web_app
-        route = "/" + self.scope["url_route"]["kwargs"].get("app_path", "").strip("/")
-        prefix = web_app.prefix
-        if prefix:
-            if route != prefix and not route.startswith(prefix + "/"):
-                raise Refused(CloseCode.NOT_FOUND, "no Bokeh application at this path")
-            route = route[len(prefix):] or "/"
-        context = web_app.context_for(route)
+        route = web_app.route_for(self.scope["url_route"]["kwargs"].get("app_path", ""))
+        context = web_app.context_for(route) if route is not None else None
         if context is None:
             raise Refused(CloseCode.NOT_FOUND, f"no Bokeh application at {route}")
         if web_app.requires_login(context.url):

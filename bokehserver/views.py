@@ -53,19 +53,8 @@ def _web_application() -> BokehASGI:
     return web_app
 
 
-def _route(web_app: BokehASGI, captured: str | None) -> str | None:
-    """Turn the captured URL path into an app route ("/name" or "/"), or None outside the prefix."""
-    full = "/" + (captured or "").strip("/")
-    prefix = web_app.prefix
-    if prefix:
-        if full != prefix and not full.startswith(prefix + "/"):
-            return None
-        full = full[len(prefix):] or "/"
-    return full
-
-
 def _context(web_app: BokehASGI, captured: str | None) -> ApplicationContext:
-    route = _route(web_app, captured)
+    route = web_app.route_for(captured)
     context = web_app.context_for(route) if route is not None else None
     if context is None:
         raise Http404("no Bokeh application at this path")
@@ -138,7 +127,7 @@ def _app_failed(request: HttpRequest, context: ApplicationContext, exc: Exceptio
 async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
     """The app page (which creates the session), or the index of apps at the prefix root."""
     web_app = _web_application()
-    route = _route(web_app, app_path)
+    route = web_app.route_for(app_path)
     if route is None:
         raise Http404("outside the Bokeh prefix")
     context = web_app.context_for(route)
@@ -242,7 +231,7 @@ async def metadata(request: HttpRequest, app_path: str = "") -> HttpResponse:
 async def static(request: HttpRequest, file_path: str, app_path: str | None = None) -> HttpResponse:
     """An app's own ``static/`` file, or a BokehJS file (with ``?v=`` a long-cached one)."""
     web_app = _web_application()
-    route = _route(web_app, app_path)
+    route = web_app.route_for(app_path)
     if route is None:
         raise Http404("outside the Bokeh prefix")
     context = web_app.context_for(route)

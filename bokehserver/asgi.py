@@ -368,18 +368,9 @@ class BokehASGI:
 
 
 def bokeh_asgi_application(http_application: Callable[..., Awaitable[None]]) -> Any:
-    """Route websockets to the Bokeh session consumer and everything else to ``http_application``.
-
-    Websockets carry the Django user (Channels' auth middleware) when some app needs a login,
-    and only then: it costs a session lookup per connection.
-    """
+    """Route websockets to the Bokeh session consumer and everything else to ``http_application``."""
     from channels.routing import ProtocolTypeRouter
 
     from .routing import websocket_application
 
-    websocket = websocket_application()
-    if conf.get("LOGIN_REQUIRED"):
-        from channels.auth import AuthMiddlewareStack
-
-        websocket = AuthMiddlewareStack(websocket)
-    return ProtocolTypeRouter({"http": http_application, "websocket": websocket})
+    return ProtocolTypeRouter({"http": http_application, "websocket": websocket_application()})

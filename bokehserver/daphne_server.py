@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ("BokehDaphneServer",)
 
-GOING_AWAY = 1001
+# autobahn lets a server send only 1000 or 3000-4999, so not 1001 (going away)
+SHUTDOWN_CLOSE_CODE = 1000
 _twisted_logging_started = False
 
 
@@ -180,15 +181,16 @@ class BokehDaphneServer(DaphneServer):
         if not self._closed:
             super().timeout_checker()
 
-    async def stop_listening(self) -> None:
-        """Close the listening ports; connections already open stay open."""
+    def stop_listening(self) -> list[Any]:
+        """Start closing the listening ports; return Deferreds that fire once they are closed.
+
+        Connections already open stay open.
+        """
         ports, self._ports = self._ports, []
-        waiting = [port.stopListening() for port in ports]
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(d.asFuture(loop) for d in waiting if d is not None), return_exceptions=True)
+        return [d for d in (port.stopListening() for port in ports) if d is not None]
 
     def close_connections(self, *, abort: bool = False) -> None:
-        """Close open websockets with 1001 (going away), or drop every connection at once with ``abort``."""
+        """Close open websockets saying the server shuts down, or drop every connection at once with ``abort``."""
         if abort:
             channels = list(self.http_factory.channels) if self.http_factory is not None else []
             for channel in channels:
@@ -198,7 +200,7 @@ class BokehDaphneServer(DaphneServer):
             return
         for protocol in list(self.connections):
             if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
-                protocol.sendClose(code=GOING_AWAY, reason="Server shutting down")
+                protocol.sendClose(code=SHUTDOWN_CLOSE_CODE, reason="Server shutting down")
 
     async def close(self, wait: bool = True, timeout: float = 5.0) -> None:
         """Stop listening, close connections, end the application instances, stop the web application.
@@ -210,7 +212,8 @@ class BokehDaphneServer(DaphneServer):
         if self._closed:
             return
         self._closed = True
-        await self.stop_listening()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(d.asFuture(loop) for d in self.stop_listening()), return_exceptions=True)
         self.close_connections()
         if wait:
             await self._wait_for(self._websockets_closed, timeout)

@@ -27,7 +27,6 @@ import contextlib
 import enum
 import logging
 import os
-import secrets
 import signal
 import socket
 import sys
@@ -37,6 +36,7 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import registry
+from .process import SHUTDOWN_SIGNALS, bind_socket, ensure_django, reactor_on, supervise
 from .origins import create_hosts_allowlist
 
 if TYPE_CHECKING:
@@ -49,8 +49,6 @@ logger = logging.getLogger(__name__)
 __all__ = ("Server",)
 
 DEFAULT_PORT = 5006
-LISTEN_BACKLOG = 128
-SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # Options of bokeh's Server that this one does not offer, with what to do instead.
 UNSUPPORTED_OPTIONS = {
@@ -67,6 +65,7 @@ UNSUPPORTED_OPTIONS = {
     "websocket_compression_level": "daphne does not compress websocket messages",
     "websocket_compression_mem_level": "daphne does not compress websocket messages",
 }
+SERVER_OPTIONS = ("num_procs", "address", "port", "allow_websocket_origin", "websocket_max_message_size")
 _NUMERIC_OPTIONS = ("session_token_expiration", "websocket_max_message_size_bytes")
 
 
@@ -83,7 +82,7 @@ def _web_application_options() -> frozenset[str]:
     from .asgi import BokehASGI
 
     names = set(inspect.signature(BokehASGI.__init__).parameters)
-    return frozenset(names - {"self", "applications", "prefix", "extra_websocket_origins"})
+    return frozenset(names - {"self", "applications", "extra_websocket_origins"})
 
 
 def _check_options(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -93,8 +92,7 @@ def _check_options(kwargs: dict[str, Any]) -> dict[str, Any]:
         if name in UNSUPPORTED_OPTIONS:
             raise TypeError(f"Server option {name!r} is not supported by bokehserver: {UNSUPPORTED_OPTIONS[name]}")
         if name not in accepted:
-            known = ", ".join(sorted(accepted | {"num_procs", "address", "port", "prefix", "allow_websocket_origin",
-                                                 "websocket_max_message_size"}))
+            known = ", ".join(sorted(accepted | set(SERVER_OPTIONS)))
             raise TypeError(f"Server() got an unexpected keyword argument {name!r} (accepted: {known})")
     for name, value in kwargs.items():
         if (name.endswith("_milliseconds") or name in _NUMERIC_OPTIONS) and (
@@ -155,127 +153,12 @@ def _build_applications(applications: Any, argv: list[str]) -> dict[str, Any]:
     return built
 
 
-def minimal_django_settings() -> dict[str, Any]:
-    """The settings a plain script gets: bokehserver's URLconf, in-memory channels, no database."""
-    return {
-        "DEBUG": False,
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": ["*"],
-        "INSTALLED_APPS": ["channels", "bokehserver"],
-        "ROOT_URLCONF": "bokehserver.urls",
-        "TEMPLATES": [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
-        "CHANNEL_LAYERS": {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
-        "USE_TZ": True,
-    }
-
-
-def ensure_django() -> None:
-    """Use the project's Django settings, or configure :func:`minimal_django_settings` when there are none."""
-    import django
-    from django.apps import apps
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-
-    if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
-        settings.configure(**minimal_django_settings())
-    if not apps.ready:
-        django.setup()
-    if not apps.is_installed("bokehserver"):
-        raise ImproperlyConfigured("Server needs 'bokehserver' (and 'channels') in INSTALLED_APPS")
-
-
-def _bind_socket(address: str | None, port: int) -> socket.socket:
-    """A listening, non-blocking socket on ``address`` (all IPv4 interfaces when None)."""
-    host = address or "0.0.0.0"
-    try:
-        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ValueError(f"Cannot listen on {host!r}: {exc.strerror}") from None
-    family, kind, proto, _, sockaddr = sorted(infos, key=lambda info: info[0] != socket.AF_INET)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        if os.name != "nt":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(sockaddr)
-        sock.listen(LISTEN_BACKLOG)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"Cannot listen on {host}:{port}: {exc.strerror}") from None
-    return sock
-
-
-def _reactor_on(loop: asyncio.AbstractEventLoop) -> Any:
-    """Twisted's reactor, driven by ``loop``: installed, or re-installed if bound to a loop that is not running."""
-    from twisted.internet import asyncioreactor
-
-    installed = sys.modules.get("twisted.internet.reactor")
-    if installed is not None:
-        current = getattr(installed, "_asyncioEventloop", None)
-        if current is loop:
-            return installed
-        if current is not None and current.is_running() or current is None and installed.running:
-            raise RuntimeError(
-                "Twisted's reactor is already driven by another running event loop; "
-                "a process serves from one loop (start the Server in that loop)"
-            )
-        del sys.modules["twisted.internet.reactor"]
-    asyncioreactor.install(loop)
-    from twisted.internet import reactor
-
-    daphne_server = sys.modules.get("daphne.server")
-    if daphne_server is not None:
-        daphne_server.reactor = reactor  # daphne's timers use the reactor it imported
-    txaio = sys.modules.get("txaio.tx")
-    if txaio is not None and installed is not None and txaio.config.loop is installed:
-        txaio.config.loop = None  # autobahn's timers: looked up again on next use
-    return reactor
-
-
 def _asgi_application(web_app: BokehASGI) -> Any:
-    """Django for HTTP; websockets routed to the session consumer by the served apps' own routes first.
-
-    The explicit routes also match the root app's ``/ws``, which the generic pattern of
-    ``bokehserver.routing`` (``<app>/ws``) does not.
-    """
-    from channels.routing import ProtocolTypeRouter, URLRouter
     from django.core.asgi import get_asgi_application
 
-    from .routing import websocket_urlpatterns
-    from .urls import websocket_routes
+    from .asgi import bokeh_asgi_application
 
-    routes = [*websocket_routes(web_app.app_paths, web_app.prefix), *websocket_urlpatterns()]
-    return ProtocolTypeRouter({"http": get_asgi_application(), "websocket": URLRouter(routes)})
-
-
-def _supervise(children: dict[int, int]) -> int:
-    """Forward SIGINT/SIGTERM to the children and wait for them all; return the parent's exit code."""
-
-    def forward(signum: int, frame: Any) -> None:
-        for pid in list(children):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in SHUTDOWN_SIGNALS}
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, SHUTDOWN_SIGNALS)
-    failures = 0
-    try:
-        while children:
-            try:
-                pid, status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            index = children.pop(pid, None)
-            if index is None:
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            if code:
-                failures += 1
-                logger.error("Bokeh server process %d (pid %d) exited with code %d", index, pid, code)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 1 if failures else 0
+    return bokeh_asgi_application(get_asgi_application())
 
 
 class Server:
@@ -289,7 +172,9 @@ class Server:
         **kwargs: ``port`` (5006; 0 picks a free port), ``address`` (all interfaces),
             ``num_procs`` (1; 0 means one per CPU), ``prefix``, ``allow_websocket_origin``,
             ``websocket_max_message_size`` (bytes), and every keyword of
-            :class:`~bokehserver.asgi.BokehASGI` (keep_alive_milliseconds, sign_sessions, ...).
+            :class:`~bokehserver.asgi.BokehASGI` (keep_alive_milliseconds, sign_sessions, ...),
+            whose defaults come from ``settings.BOKEHSERVER`` and bokeh's environment
+            variables, as under ``runbokeh``. Anything else is refused here, with the reason.
 
     With ``num_procs > 1`` the constructor forks: it returns in each child, while the parent
     only forwards SIGINT/SIGTERM to them and exits when they have all ended (as Tornado's
@@ -302,9 +187,8 @@ class Server:
         if self._address is not None and (not isinstance(self._address, str) or not self._address):
             raise ValueError(f"address must be a host name or IP address, got {self._address!r}")
         port = _check_port(kwargs.pop("port", DEFAULT_PORT))
-        prefix = kwargs.pop("prefix", "")
-        if prefix is not None and not isinstance(prefix, str):
-            raise ValueError(f"prefix must be a string, got {prefix!r}")
+        if kwargs.get("prefix") is not None and not isinstance(kwargs["prefix"], str):
+            raise ValueError(f"prefix must be a string, got {kwargs['prefix']!r}")
         origins = _check_origins(kwargs.pop("allow_websocket_origin", None))
         max_size = kwargs.pop("websocket_max_message_size", None)
         if max_size is not None:
@@ -321,17 +205,23 @@ class Server:
             if _running_loop() is not None:
                 raise RuntimeError("num_procs > 1 forks, which cannot happen inside a running event loop")
 
-        ensure_django()
+        if ensure_django():
+            for name in ("login_required", "record_interval_milliseconds"):
+                if options.get(name):
+                    raise ValueError(f"{name} needs a Django project (a database, auth); set DJANGO_SETTINGS_MODULE")
+        from . import conf
         from .asgi import BokehASGI
 
-        apps = _build_applications(applications, list(options.get("argv") or ()))
+        cfg = conf.get_config()
+        argv = list(options.get("argv", cfg["APP_ARGV"]) or ())
+        apps = _build_applications(applications, argv)
         if num_procs != 1 and not all(app.safe_to_fork for app in apps.values()):
-            raise RuntimeError("Cannot fork: an application has already run code (create the Server before using the apps)")
-        self._socket: socket.socket | None = _bind_socket(self._address, port)
+            raise RuntimeError("Cannot fork: an application has already run code (create the Server before using it)")
+        self._socket: socket.socket | None = bind_socket(self._address, port)
         try:
             self._port: int = self._socket.getsockname()[1]
-            origins_allowed = create_hosts_allowlist(origins, self._port)
-            self._web_app = BokehASGI(apps, prefix=prefix, extra_websocket_origins=origins_allowed, **options)
+            allowed = create_hosts_allowlist(origins or cfg["ALLOW_WEBSOCKET_ORIGIN"], self._port)
+            self._web_app = BokehASGI.from_settings(applications=apps, extra_websocket_origins=allowed, **options)
         except BaseException:
             self._socket.close()
             raise
@@ -367,7 +257,7 @@ class Server:
             children[pid] = index
         assert self._socket is not None
         self._socket.close()
-        sys.exit(_supervise(children))
+        sys.exit(supervise(children, previous_mask))
 
     @property
     def address(self) -> str | None:
@@ -422,7 +312,7 @@ class Server:
             raise RuntimeError("start() is called in a different event loop than the Server's io_loop")
         if running is None and loop.is_running():
             raise RuntimeError("start() must be called in the thread running the Server's io_loop")
-        reactor = _reactor_on(loop)
+        reactor = reactor_on(loop)
         from .daphne_server import BokehDaphneServer
 
         registry.install(self._web_app)
@@ -437,9 +327,12 @@ class Server:
         )
         try:
             self._daphne.listen()
+        except BaseException:
+            self._state = ServerState.STOPPED
+            registry.uninstall(self._web_app)
+            raise
         finally:
-            self._socket.close()  # the reactor listens on its own duplicate
-            self._socket = None
+            self._close_socket()  # the reactor listens on its own duplicate
         if not reactor.running:
             reactor.startRunning(installSignalHandlers=False)
         self._state = ServerState.STARTED
@@ -469,6 +362,9 @@ class Server:
         try:
             assert self._daphne is not None
             await self._daphne.close(wait=wait)
+        except Exception:
+            logger.exception("Error while stopping the Bokeh server on port %d", self._port)
+            raise
         finally:
             registry.uninstall(self._web_app)
             self._state = ServerState.STOPPED
@@ -498,6 +394,7 @@ class Server:
         """Stop listening and drop open connections; the Server cannot serve again afterwards."""
         if self._daphne is None:
             self._close_socket()
+            self._state = ServerState.STOPPED
             return
         loop = self._resolve_loop()
         if loop.is_running() and _running_loop() is not loop:
@@ -519,14 +416,20 @@ class Server:
         if self._state is ServerState.CREATED:
             self.start()
 
+        handled: list[signal.Signals] = []
+
         def request_shutdown() -> None:
             if self._stopping is None and self._state is ServerState.STARTED:
                 logger.info("Shutting down")
                 task = self.stop()
                 assert isinstance(task, asyncio.Task)
                 task.add_done_callback(lambda _: loop.stop())
+                return
+            logger.warning("Still shutting down; signal again to stop waiting")
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+            handled.clear()
 
-        handled = []
         if threading.current_thread() is threading.main_thread():
             for sig in SHUTDOWN_SIGNALS:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -541,6 +444,8 @@ class Server:
             for sig in handled:
                 loop.remove_signal_handler(sig)
         self.stop()
+        if isinstance(self._stopping, asyncio.Task) and self._stopping.done():
+            self._stopping.result()  # a failed shutdown raises here
 
     def show(self, app_path: str, browser: str | None = None, new: str = "tab") -> None:
         """Open ``http://{address or localhost}:{port}{prefix}{app_path}`` in a browser.

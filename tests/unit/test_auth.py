@@ -7,7 +7,6 @@ from bokeh.models import Div
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.core.asgi import get_asgi_application
-from django.test import override_settings
 
 from bokehserver.asgi import bokeh_asgi_application
 from bokehserver.consumers import CloseCode
@@ -52,8 +51,7 @@ def test_login_required_must_name_served_apps():
 
 async def test_websocket_of_a_guarded_app_needs_the_logged_in_user(web_app, async_client, user, bk):
     web_app({"/secret": _doc}, login_required=["/secret"])
-    with override_settings(BOKEHSERVER={"LOGIN_REQUIRED": ["/secret"], "APPS": {}}):
-        application = bokeh_asgi_application(get_asgi_application())
+    application = bokeh_asgi_application(get_asgi_application())
     token = bk.make_token()
 
     anonymous = WebsocketCommunicator(application, "/secret/ws", subprotocols=["bokeh", token])

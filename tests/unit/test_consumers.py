@@ -489,3 +489,12 @@ async def test_frames_after_a_close_are_ignored(slider_server, open_session, bk)
     assert code == CloseCode.PROTOCOL_ERROR
     await bk.send_message(comm, bk.protocol.create("PULL-DOC-REQ"))
     assert await comm.receive_nothing(timeout=0.1)
+
+
+async def test_the_root_app_has_its_websocket_at_slash_ws(web_app, open_session, bk):
+    web_app({"/": bk.slider_doc})
+    comm = await open_session("/", bk.make_token())
+    from bokeh.protocol import Protocol
+
+    reply, _ = await bk.request(comm, Protocol().create("PULL-DOC-REQ"))
+    assert reply.header["msgtype"] == "PULL-DOC-REPLY"

@@ -21,13 +21,13 @@ from . import _compat
 from .app_code import AppThread
 from .callbacks import CallbackGroup
 from .frames import Frames, message_frames
+from .worker import Worker
 
 if TYPE_CHECKING:
     from bokeh.protocol.message import Message
     from bokeh.server.callbacks import SessionCallback
 
     from .connection import ServerConnection
-    from .worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +78,10 @@ class ServerSession:
             raise ValueError("Sessions must have an id")
         if document is None:
             raise ValueError("Sessions must have a document")
-        from .worker import Worker
-
         self._id = session_id
         self._token = token
         self._document = document
-        self._loop = io_loop or asyncio.get_event_loop()
+        self._loop = io_loop or asyncio.get_running_loop()
         self._label = label or session_id
         self._subscribed: list[ServerConnection] = []
         self._last_unsubscribe_time = time.monotonic()

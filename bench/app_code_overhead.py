@@ -40,7 +40,7 @@ async def main() -> None:
         slider.value = (slider.value + 1) % 10
 
     results = {}
-    for name, run in (("on the loop", session.with_document_locked_on_loop), ("on the session thread", session.with_document_locked)):
+    for name, run in (("on the loop", session.with_document_locked_on_loop), ("on a pool thread", session.with_document_locked)):
         samples = []
         for _ in range(5):
             start = time.perf_counter()
@@ -50,7 +50,7 @@ async def main() -> None:
         results[name] = statistics.median(samples)
     for name, us in results.items():
         print(f"{name:<24} {us:7.1f} µs per locked change")
-    print(f"cost of the thread hop: {results['on the session thread'] - results['on the loop']:.1f} µs per call")
+    print(f"cost of the thread hop: {results['on a pool thread'] - results['on the loop']:.1f} µs per call")
     await context.discard_all_sessions()
     await context.worker.stop()
 

@@ -14,7 +14,7 @@ from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
 from . import _compat
-from .app_code import AppThread, run_app_code
+from .app_code import run_app_code
 from .callbacks import ServerCallbacks
 from .records import SessionRecords
 from .session import ServerSession
@@ -106,13 +106,9 @@ class BokehSessionContext(SessionContext):
         return await self._session.with_document_locked(func, self._document)
 
 
-async def _call_hook(handler: Any, name: str, context: Any, app_thread: AppThread | None = None) -> None:
-    """Run one handler's hook: sync hooks off the loop (on the session's thread), async ones awaited."""
-    func = _compat.hook_function(handler, name)
-    if app_thread is not None:
-        await app_thread.call(func, context)
-    else:
-        await run_app_code(func, context)
+async def _call_hook(handler: Any, name: str, context: Any) -> None:
+    """Run one handler's hook: sync hooks off the loop, async ones awaited on it."""
+    await run_app_code(_compat.hook_function(handler, name), context)
 
 
 class ApplicationContext:
@@ -245,18 +241,13 @@ class ApplicationContext:
             context._request = request.with_payload(payload)
         context._token = token
         _compat.set_session_context(doc, context)
-        app_thread = AppThread()
-        try:
-            for handler in self._application.handlers:
-                try:
-                    await _call_hook(handler, "on_session_created", context, app_thread)
-                except Exception:
-                    logger.exception("Error in on_session_created hook of app %s (session %s)", self._url, session_id)
-            with _compat.bind_curdoc(doc):
-                await app_thread.call(self._initialize_document, doc, session_id)
-        except BaseException:
-            app_thread.close()
-            raise
+        for handler in self._application.handlers:
+            try:
+                await _call_hook(handler, "on_session_created", context)
+            except Exception:
+                logger.exception("Error in on_session_created hook of app %s (session %s)", self._url, session_id)
+        with _compat.bind_curdoc(doc):
+            await run_app_code(self._initialize_document, doc, session_id)
         session = ServerSession(
             session_id,
             doc,
@@ -264,7 +255,6 @@ class ApplicationContext:
             token,
             worker=self._worker,
             label=f"{self._url} session {session_id}",
-            app_thread=app_thread,
         )
         self._sessions[session_id] = session
         self._session_contexts[session_id] = context
@@ -307,10 +297,9 @@ class ApplicationContext:
         if context is not None:
             for handler in self._application.handlers:
                 try:
-                    await _call_hook(handler, "on_session_destroyed", context, session.app_thread)
+                    await _call_hook(handler, "on_session_destroyed", context)
                 except Exception:
                     logger.exception("Error in on_session_destroyed hook of app %s (session %s)", self._url, session.id)
-        session.app_thread.close()
         return True
 
     def _destroy_locked(self, session: ServerSession) -> None:

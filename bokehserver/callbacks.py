@@ -18,7 +18,7 @@ from bokeh.server.callbacks import TimeoutCallback as _BokehTimeout
 from bokeh.util.serialization import make_id
 
 from .app_code import run_app_code
-from .worker import Worker
+from .worker import Worker, next_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -177,10 +177,7 @@ class CallbackGroup:
             if not self._alive(callback):
                 return
             await self._call(callback)
-            next_at += period
-            now = loop.time()
-            if next_at <= now:
-                next_at += (int((now - next_at) // period) + 1) * period
+            next_at = next_deadline(next_at, period, loop.time())
 
 
 async def _run_plain(callback: _BokehSessionCallback) -> None:

@@ -18,7 +18,7 @@ from bokeh.util.serialization import make_id
 from bokeh.util.token import generate_jwt_token
 
 from . import _compat
-from .app_code import AppThread
+from .app_code import run_app_code
 from .callbacks import CallbackGroup
 from .frames import Frames, message_frames
 from .worker import Worker
@@ -72,7 +72,6 @@ class ServerSession:
         *,
         worker: Worker | None = None,
         label: str = "",
-        app_thread: AppThread | None = None,
     ) -> None:
         if not session_id:
             raise ValueError("Sessions must have an id")
@@ -91,7 +90,6 @@ class ServerSession:
         self._state = SessionState.LIVE
         self._expiration_requested = False
         self._expiration_blocked_count = 0
-        self._app_thread = app_thread or AppThread()
         self._version = 0
         self._pull_cache: tuple[int, Frames] | None = None
         self.observer: Callable[[ServerSession], None] | None = None
@@ -136,10 +134,6 @@ class ServerSession:
     @property
     def connections(self) -> list[ServerConnection]:
         return list(self._subscribed)
-
-    @property
-    def app_thread(self) -> AppThread:
-        return self._app_thread
 
     @property
     def callback_count(self) -> int:
@@ -191,9 +185,9 @@ class ServerSession:
     async def with_document_locked(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run ``func`` under the document lock, then write the changes it made to every connection.
 
-        Synchronous ``func`` runs on the session's app thread, a coroutine function on the loop.
+        Synchronous ``func`` runs off the loop (``app_code``), a coroutine function on the loop.
         """
-        return await self._locked(self._app_thread.call, func, *args, **kwargs)
+        return await self._locked(run_app_code, func, *args, **kwargs)
 
     async def with_document_locked_on_loop(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Like ``with_document_locked`` for server code that must run on the loop itself."""
@@ -244,7 +238,7 @@ class ServerSession:
         func = callback.callback
         if getattr(func, "nolock", False):
             with _compat.bind_curdoc(_compat.unlocked_proxy(self._document)):
-                await self._app_thread.call(func)
+                await run_app_code(func)
             return
         await self.with_document_locked(func)
 

@@ -5,13 +5,12 @@ import asyncio
 import contextvars
 import inspect
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("Worker", "every")
+__all__ = ("Worker", "every", "next_deadline")
 
 
 class Worker:
@@ -91,12 +90,16 @@ async def every(period_ms: float, func: Callable[[], Awaitable[None] | None], *,
             raise
         except Exception:
             logger.exception("Error in server job %s", name)
-        now = loop.time()
-        next_at += period
-        if next_at <= now:
-            missed = int((now - next_at) // period) + 1
-            next_at += missed * period
+        next_at = next_deadline(next_at, period, loop.time())
 
 
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000.0
+def next_deadline(previous: float, period: float, now: float) -> float:
+    """The next tick of an absolute schedule (no drift).
+
+    A tick that is late runs at once; whole periods missed behind it are skipped, so an overrun
+    never turns into a burst of catch-up calls.
+    """
+    deadline = previous + period
+    if deadline <= now:
+        deadline += ((now - deadline) // period) * period
+    return deadline

@@ -16,7 +16,7 @@ from bokeh.models import Div
 from django.conf import settings
 from django.db import connection
 
-from bokehserver.app_code import AppThread, is_async_callable
+from bokehserver.app_code import is_async_callable, run_app_code
 from bokehserver.application_context import ApplicationContext
 from examples.measurements.models import Measurement
 
@@ -167,14 +167,19 @@ async def test_thousand_callbacks_leave_no_database_connection_open():
     await _stop(ctx)
 
 
-async def test_app_thread_is_one_thread_per_session_and_closes():
-    thread = AppThread()
-    names = {await thread.call(lambda: threading.get_ident()) for _ in range(5)}
-    assert len(names) == 1 and threading.get_ident() not in names
-    other = AppThread()
-    assert await other.call(lambda: threading.get_ident()) not in names
-    thread.close()
-    other.close()
+async def test_sync_app_code_runs_off_the_loop_with_the_callers_context():
+    from contextvars import ContextVar
+
+    var: ContextVar[str] = ContextVar("var", default="unset")
+    var.set("from the caller")
+    loop_thread = threading.get_ident()
+    thread, seen = await run_app_code(lambda: (threading.get_ident(), var.get()))
+    assert thread != loop_thread and seen == "from the caller"
+
+    async def on_the_loop():
+        return threading.get_ident()
+
+    assert await run_app_code(on_the_loop) == loop_thread
 
 
 def test_is_async_callable_sees_through_wraps():

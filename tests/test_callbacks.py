@@ -223,3 +223,28 @@ async def test_the_server_callback_classes_bind_to_a_document_and_schedule_like_
     assert session.callback_count == 0
     with pytest.raises(ValueError):
         PeriodicCallback(doc, lambda: None, 0)
+
+
+def test_the_schedule_runs_a_late_tick_once_and_skips_whole_missed_periods():
+    from bokehserver.worker import next_deadline
+
+    assert next_deadline(1.0, 0.1, 1.05) == pytest.approx(1.1)      # on time: no drift
+    assert next_deadline(1.0, 0.1, 1.13) == pytest.approx(1.1)      # late: runs at once
+    assert next_deadline(1.0, 0.1, 1.35) == pytest.approx(1.3)      # overran 3 periods: one tick, not three
+    assert next_deadline(1.0, 0.1, 1.35) > 1.35 - 0.1
+
+
+async def test_an_overrunning_periodic_callback_does_not_burst(context):
+    session = await _session(context)
+    starts: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def slow():
+        starts.append(loop.time())
+        await asyncio.sleep(0.13)
+
+    session.document.add_periodic_callback(slow, 50)
+    await asyncio.sleep(0.7)
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert 3 <= len(starts) <= 6, starts
+    assert all(gap >= 0.12 for gap in gaps), gaps

@@ -6,6 +6,8 @@ process and every reply can be checked.
 from __future__ import annotations
 
 import asyncio
+import base64
+import collections
 import json
 import re
 import time
@@ -62,10 +64,18 @@ class Message:
     content: dict[str, Any]
     buffers: list[bytes] = field(default_factory=list)
     received_at: float = 0.0
+    buffer_ids: list[str] = field(default_factory=list)
+    arrived_at: float = 0.0
+    """When the socket delivered the message's last frame (before any task ran); else ``received_at``."""
 
     @property
     def msgtype(self) -> str:
         return self.header["msgtype"]
+
+    @property
+    def buffer_map(self) -> dict[str, bytes]:
+        """Buffer id -> bytes, for resolving ``{"type": "bytes", "data": {"id": ...}}`` references."""
+        return dict(zip(self.buffer_ids, self.buffers))
 
 
 class BokehSession:
@@ -76,6 +86,7 @@ class BokehSession:
         self.app_path = app_path
         self.token: str | None = None
         self.ws: Any = None
+        self._arrivals: collections.deque[float] = collections.deque()
 
     async def get_page(self) -> str:
         status, body = await http_get(f"{self.base_url}{self.app_path}")
@@ -93,10 +104,39 @@ class BokehSession:
             ws_url, subprotocols=["bokeh", self.token], max_size=64 * 1024 * 1024, compression=None,
             ping_interval=None, open_timeout=30,
         )
+        self._track_arrivals()
         ack = await self.recv()
         if ack.msgtype != "ACK":
             raise RuntimeError(f"first message was {ack.msgtype}, not ACK")
         return ack
+
+    def _track_arrivals(self) -> None:
+        """Time-stamp each websocket message as the connection parses it off the socket.
+
+        Many sockets read by one client process queue up behind each other in the tasks that
+        consume them; this time is taken in the socket's read callback instead, so it says when
+        the server's bytes arrived. Left out (``arrived_at`` = ``received_at``) where the websockets
+        implementation has no frame assembler to hook.
+        """
+        self._arrivals.clear()
+        assembler = getattr(self.ws, "recv_messages", None)
+        put = getattr(assembler, "put", None)
+        if put is None:
+            return
+        arrivals = self._arrivals
+
+        def timed_put(frame: Any) -> None:
+            if getattr(frame, "fin", True):
+                arrivals.append(time.perf_counter())
+            put(frame)
+
+        assembler.put = timed_put
+
+    def _arrival(self, frames: int) -> float:
+        stamp = 0.0
+        for _ in range(min(frames, len(self._arrivals))):
+            stamp = self._arrivals.popleft()
+        return stamp
 
     async def open(self, pause: float = 0.0) -> None:
         await self.get_page()
@@ -109,10 +149,13 @@ class BokehSession:
         metadata = json.loads(await self.ws.recv())
         content = json.loads(await self.ws.recv())
         buffers = []
+        buffer_ids = []
         for _ in range(header.get("num_buffers", 0)):
-            await self.ws.recv()
+            buffer_ids.append(json.loads(await self.ws.recv())["id"])
             buffers.append(await self.ws.recv())
-        return Message(header, metadata, content, buffers, time.perf_counter())
+        received_at = time.perf_counter()
+        arrived_at = self._arrival(3 + 2 * len(buffers)) or received_at
+        return Message(header, metadata, content, buffers, received_at, buffer_ids, arrived_at)
 
     async def send(self, msgtype: str, content: dict[str, Any]) -> str:
         msgid = _msgid()
@@ -160,6 +203,51 @@ def model_by_name(doc_json: dict[str, Any], name: str) -> dict[str, Any]:
     if not found:
         raise KeyError(name)
     return found[0]
+
+
+def decode_array(value: Any, buffers: dict[str, bytes]) -> Any:
+    """A column as Bokeh serializes it (list, ndarray with inline or buffer bytes) -> numpy array."""
+    import numpy as np
+
+    if isinstance(value, list):
+        return np.asarray(value)
+    if isinstance(value, dict) and value.get("type") == "ndarray":
+        array = value["array"]
+        if isinstance(array, list):
+            return np.asarray(array, dtype=value.get("dtype"))
+        if isinstance(array, dict) and array.get("type") == "bytes":
+            data = array["data"]
+            raw = buffers[data["id"]] if isinstance(data, dict) else base64.b64decode(data)
+            dtype = np.dtype(value["dtype"]).newbyteorder("<" if value.get("order", "little") == "little" else ">")
+            return np.frombuffer(raw, dtype=dtype).reshape(value.get("shape", [-1]))
+    raise ValueError(f"not a serialized column: {str(value)[:80]}")
+
+
+def map_entries(value: Any) -> dict[str, Any]:
+    """A serialized ``{"type": "map", "entries": [[k, v], ...]}`` (or a plain dict) as a dict."""
+    if isinstance(value, dict) and value.get("type") == "map":
+        return {k: v for k, v in value.get("entries", [])}
+    if isinstance(value, dict):
+        return value
+    raise ValueError(f"not a serialized map: {str(value)[:80]}")
+
+
+def count_models(doc_json: dict[str, Any]) -> int:
+    """How many distinct models a pulled document defines (each is serialized in full once)."""
+    ids: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "id" in node:
+                ids.add(node["id"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(doc_json)
+    return len(ids)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,7 +1,20 @@
-"""Start the servers a benchmark compares, on free ports of 127.0.0.1, and stop them afterwards."""
+"""Start the servers a benchmark compares, on free ports of 127.0.0.1, and stop them afterwards.
+
+Server kinds:
+- ``"bokehserver"``: ``manage.py runbokeh`` (this project, daphne);
+- ``"bokeh serve"``: bokeh's own Tornado server;
+- ``"bokeh-django"`` (optional): the bokeh-django package's Channels consumers served by daphne, through the
+  tiny site in ``bench/bokeh_django_site``. It runs in its own environment, never this project's venv: the
+  interpreter named by ``BOKEH_DJANGO_PYTHON``, else ``/tmp/bokeh-django-venv/bin/python``, else this one if
+  it can import ``bokeh_django``. Make that environment with::
+
+      python -m venv /tmp/bokeh-django-venv
+      /tmp/bokeh-django-venv/bin/pip install bokeh==3.9.2 bokeh-django channels daphne numpy
+"""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -15,6 +28,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+
+
+def server_root() -> Path:
+    """Where ``"bokehserver"`` runs from: this checkout, or the tree named by ``BENCH_SERVER_ROOT``.
+
+    Pointing it at a snapshot (``git archive HEAD | tar -x -C DIR``) keeps a long benchmark away from
+    edits being made to this working tree meanwhile.
+    """
+    return Path(os.environ.get("BENCH_SERVER_ROOT") or ROOT)
 
 
 def free_port() -> int:
@@ -49,25 +71,74 @@ def _wait_ready(url: str, process: subprocess.Popen, log_path: Path, timeout: fl
     raise RuntimeError(f"server not ready after {timeout} s:\n{log_path.read_text()[-3000:]}")
 
 
+BOKEH_DJANGO_VENV_PYTHON = Path("/tmp/bokeh-django-venv/bin/python")
+
+
+@functools.lru_cache(maxsize=None)
+def bokeh_django_python() -> str | None:
+    """The interpreter that can run bokeh-django (with daphne and the bokeh of this venv's version), or None."""
+    candidates = [os.environ.get("BOKEH_DJANGO_PYTHON"), str(BOKEH_DJANGO_VENV_PYTHON), PYTHON]
+    for candidate in candidates:
+        if not candidate or not Path(candidate).exists():
+            continue
+        probe = subprocess.run(
+            [candidate, "-c", "import bokeh_django, daphne, bokeh; print(bokeh.__version__)"],
+            capture_output=True, text=True, timeout=60,
+        )
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+def available(kind: str) -> tuple[bool, str]:
+    """Whether ``kind`` can run here, and why not."""
+    if kind in ("bokehserver", "bokeh serve"):
+        return True, ""
+    if kind == "bokeh-django":
+        if bokeh_django_python() is None:
+            return False, ("bokeh-django is not installed (set BOKEH_DJANGO_PYTHON, or make /tmp/bokeh-django-venv: "
+                           "see bench/servers.py)")
+        return True, ""
+    return False, f"unknown server kind {kind!r}"
+
+
 def _command(kind: str, apps: Sequence[str], port: int) -> list[str]:
     origin = f"--allow-websocket-origin=127.0.0.1:{port}"
     if kind == "bokehserver":
-        return [PYTHON, str(ROOT / "manage.py"), "runbokeh", *apps, "--port", str(port), "--address", "127.0.0.1",
+        return [PYTHON, str(server_root() / "manage.py"), "runbokeh", *apps, "--port", str(port), "--address", "127.0.0.1",
                 origin, "--log-level", "warning"]
     if kind == "bokeh serve":
         return [PYTHON, "-m", "bokeh", "serve", *apps, "--port", str(port), "--address", "127.0.0.1", origin,
                 "--log-level", "warning"]
+    if kind == "bokeh-django":
+        python = bokeh_django_python()
+        if python is None:
+            raise RuntimeError(available(kind)[1])
+        return [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
+                "bokeh_django_site.asgi:application"]
     raise ValueError(kind)
+
+
+def _environment(kind: str, apps: Sequence[str], extra_env: dict[str, str] | None) -> dict[str, str]:
+    if kind == "bokeh-django":
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bokeh_django_site.settings",
+               "PYTHONPATH": str(ROOT / "bench"),
+               "BENCH_BOKEH_DJANGO_APPS": os.pathsep.join(str(Path(app).resolve()) for app in apps)}
+        env.pop("VIRTUAL_ENV", None)
+        return {**env, **(extra_env or {})}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", **(extra_env or {})}
+    env.setdefault("BOKEHSERVER_DB", str(Path(tempfile.gettempdir()) / "bokehserver-bench.sqlite3"))
+    return env
 
 
 @contextlib.contextmanager
 def running(kind: str, apps: Sequence[str], ready_path: str, extra_env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    """Run one server (``"bokehserver"`` or ``"bokeh serve"``) serving ``apps`` until the block ends."""
+    """Run one server (``"bokehserver"``, ``"bokeh serve"`` or ``"bokeh-django"``) serving ``apps`` until the block ends."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{kind.replace(' ', '-')}-", suffix=".log", delete=False)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", **(extra_env or {})}
-    env.setdefault("BOKEHSERVER_DB", str(Path(tempfile.gettempdir()) / "bokehserver-bench.sqlite3"))
-    process = subprocess.Popen(_command(kind, apps, port), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    env = _environment(kind, apps, extra_env)
+    cwd = ROOT / "bench" if kind == "bokeh-django" else server_root() if kind == "bokehserver" else ROOT
+    process = subprocess.Popen(_command(kind, apps, port), cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url + ready_path, process, Path(log.name))

@@ -1,0 +1,34 @@
+"""The benchmark suite runs end to end: ``bench/run.py --quick`` against runbokeh and bokeh serve.
+
+Only that it runs and prints every scenario is checked, never how fast anything is.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire")
+
+
+@pytest.mark.e2e
+def test_quick_benchmark_runs_end_to_end() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "run.py"), "--quick"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    report = f"exit {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
+    assert done.returncode == 0, report
+    lines = done.stdout.splitlines()
+    header = next((line for line in lines if line.startswith("scenario ")), None)
+    assert header is not None, report
+    assert "bokehserver" in header and "bokeh serve" in header and "ours/serve" in header, report
+    for scenario in SCENARIOS:
+        rows = [line for line in lines if re.match(rf"{scenario}\s", line)]
+        assert rows, f"no table row for scenario {scenario!r}\n{report}"
+        assert not any("FAILED" in row for row in rows), report
+    assert not any(line.startswith("FAILED ") for line in lines), report

@@ -14,6 +14,15 @@ def _title_case(name: str) -> str:
     return "-".join(part.capitalize() for part in name.split("-"))
 
 
+# What a session keeps of its page request besides headers, cookies and arguments: the whole
+# HttpRequest (META, the ASGI scope, the body) would stay alive as long as the session.
+KEPT_REQUEST_ATTRIBUTES = ("user", "session", "scheme", "path_info", "content_type", "LANGUAGE_CODE")
+
+
+def _kept(request: HttpRequest) -> dict[str, Any]:
+    return {name: getattr(request, name) for name in KEPT_REQUEST_ATTRIBUTES if hasattr(request, name)}
+
+
 def _parse_cookie_header(value: str) -> dict[str, str]:
     from django.http.cookie import parse_cookie
 
@@ -24,8 +33,8 @@ class RequestProxy:
     """The request a session was created from, shaped like bokeh serve's.
 
     ``arguments`` is ``dict[str, list[bytes]]`` without ``bokeh-session-id``; header names are
-    title-cased as Tornado's are; anything else (``path``, ``method``, ``user``...) is looked up
-    on the underlying Django request or ASGI scope.
+    title-cased as Tornado's are; ``user``, ``session`` and a few more attributes of the Django
+    request (``KEPT_REQUEST_ATTRIBUTES``), or the keys of the ASGI scope, are looked up too.
     """
 
     def __init__(
@@ -77,7 +86,7 @@ class RequestProxy:
             protocol=request.scheme,
             remote_ip=request.META.get("REMOTE_ADDR"),
             method=request.method or "GET",
-            underlying=request,
+            underlying=_kept(request),
         )
 
     @classmethod

@@ -425,3 +425,28 @@ async def test_extra_patterns_are_served_under_the_prefix(web_app, async_client)
     assert (await async_client.get("/pre/hello/bokeh")).content == b"hello bokeh"
     assert (await async_client.get("/pre/ahello")).content == b"async hello"
     assert (await async_client.get("/hello/bokeh")).status_code == 404
+
+
+async def test_session_request_keeps_the_user_but_not_the_whole_django_request(web_app, async_client):
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth import get_user_model
+
+    seen = {}
+
+    def modify_doc(doc):
+        request = doc.session_context.request
+        seen["user"] = request.user.username
+        seen["path"] = request.path
+        seen["has_meta"] = hasattr(request, "META")
+
+    app = web_app({"/app": modify_doc})
+    user = await sync_to_async(get_user_model().objects.create_user)("reader", password="pw")
+    await async_client.aforce_login(user)
+    assert (await async_client.get("/app")).status_code == 200
+    assert seen == {"user": "reader", "path": "/app", "has_meta": False}
+    assert app.get_sessions("/app")
+
+
+test_session_request_keeps_the_user_but_not_the_whole_django_request = pytest.mark.django_db(transaction=True)(
+    test_session_request_keeps_the_user_but_not_the_whole_django_request
+)

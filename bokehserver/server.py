@@ -32,12 +32,20 @@ import socket
 import sys
 import threading
 import webbrowser
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from . import registry
 from .process import SHUTDOWN_SIGNALS, bind_socket, ensure_django, reactor_on, supervise
 from .origins import create_hosts_allowlist
+from .server_options import (
+    as_asyncio_loop,
+    build_applications,
+    check_num_procs,
+    check_options,
+    check_origins,
+    check_port,
+)
 
 if TYPE_CHECKING:
     from .asgi import BokehASGI
@@ -50,107 +58,11 @@ __all__ = ("Server",)
 
 DEFAULT_PORT = 5006
 
-# Options of bokeh's Server that this one does not offer, with what to do instead.
-UNSUPPORTED_OPTIONS = {
-    "unix_socket": "serve a Unix socket with daphne -u, or put a proxy in front",
-    "ssl_certfile": "terminate TLS in a proxy in front of the server",
-    "ssl_keyfile": "terminate TLS in a proxy in front of the server",
-    "ssl_password": "terminate TLS in a proxy in front of the server",
-    "use_xheaders": "run daphne with --proxy-headers behind a proxy",
-    "http_server_kwargs": "daphne takes no Tornado HTTPServer options",
-    "extra_websocket_origins": "pass allow_websocket_origin",
-    "auth_provider": "protect the app's views with Django authentication",
-    "xsrf_cookies": "Django's CSRF middleware protects forms",
-    "mem_log_frequency_milliseconds": "memory logging is not implemented",
-    "websocket_compression_level": "daphne does not compress websocket messages",
-    "websocket_compression_mem_level": "daphne does not compress websocket messages",
-}
-SERVER_OPTIONS = ("num_procs", "address", "port", "allow_websocket_origin", "websocket_max_message_size")
-_NUMERIC_OPTIONS = ("session_token_expiration", "websocket_max_message_size_bytes")
-
-
 class ServerState(enum.Enum):
     CREATED = "created"
     STARTED = "started"
     STOPPING = "stopping"
     STOPPED = "stopped"
-
-
-def _web_application_options() -> frozenset[str]:
-    import inspect
-
-    from .asgi import BokehASGI
-
-    names = set(inspect.signature(BokehASGI.__init__).parameters)
-    return frozenset(names - {"self", "applications", "extra_websocket_origins"})
-
-
-def _check_options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Split off and check the Server's own options; return the web application's (raise on anything wrong)."""
-    accepted = _web_application_options()
-    for name in kwargs:
-        if name in UNSUPPORTED_OPTIONS:
-            raise TypeError(f"Server option {name!r} is not supported by bokehserver: {UNSUPPORTED_OPTIONS[name]}")
-        if name not in accepted:
-            known = ", ".join(sorted(accepted | set(SERVER_OPTIONS)))
-            raise TypeError(f"Server() got an unexpected keyword argument {name!r} (accepted: {known})")
-    for name, value in kwargs.items():
-        if (name.endswith("_milliseconds") or name in _NUMERIC_OPTIONS) and (
-            isinstance(value, bool) or not isinstance(value, (int, float))
-        ):
-            raise ValueError(f"{name} must be a number, got {value!r}")
-    return kwargs
-
-
-def _check_port(port: Any) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be an int from 0 to 65535 (0 picks a free port), got {port!r}")
-    return port
-
-
-def _check_num_procs(num_procs: Any) -> int:
-    if isinstance(num_procs, bool) or not isinstance(num_procs, int) or num_procs < 0:
-        raise ValueError(f"num_procs must be an int >= 0 (0 means one per CPU), got {num_procs!r}")
-    return num_procs or os.cpu_count() or 1
-
-
-def _check_origins(origins: Any) -> list[str] | None:
-    if origins is None:
-        return None
-    if isinstance(origins, (str, bytes)) or not all(isinstance(host, str) for host in origins):
-        raise ValueError(f"allow_websocket_origin must be a list of 'host[:port]' strings, got {origins!r}")
-    return list(origins)
-
-
-def _as_asyncio_loop(io_loop: Any) -> asyncio.AbstractEventLoop | None:
-    """An asyncio loop, or the one a Tornado IOLoop wraps (``asyncio_loop``), so bokeh's examples keep working."""
-    if io_loop is None or isinstance(io_loop, asyncio.AbstractEventLoop):
-        return io_loop
-    inner = getattr(io_loop, "asyncio_loop", None)
-    if isinstance(inner, asyncio.AbstractEventLoop):
-        return inner
-    raise TypeError(f"io_loop must be an asyncio event loop, got {io_loop!r}")
-
-
-def _build_applications(applications: Any, argv: list[str]) -> dict[str, Any]:
-    from bokeh.application import Application
-
-    if isinstance(applications, Mapping):
-        specs = dict(applications)
-    else:
-        specs = {"/": applications}
-    if not specs:
-        raise ValueError("Server needs at least one application")
-    built: dict[str, Application] = {}
-    for route, spec in specs.items():
-        if not isinstance(route, str) or not route.startswith("/"):
-            raise registry.AppSpecError(f"app path {route!r} must be a string starting with '/'")
-        if not (isinstance(spec, (Application, str, os.PathLike)) or callable(spec)):
-            raise registry.AppSpecError(
-                f"app at {route}: expected an Application, a modify_doc(doc) function or a path, got {spec!r}"
-            )
-        built[route] = registry.build_application(spec, argv)
-    return built
 
 
 def _asgi_application(web_app: BokehASGI) -> Any:
@@ -182,21 +94,21 @@ class Server:
     """
 
     def __init__(self, applications: Any, io_loop: Any = None, **kwargs: Any) -> None:
-        num_procs = _check_num_procs(kwargs.pop("num_procs", 1))
+        num_procs = check_num_procs(kwargs.pop("num_procs", 1))
         self._address: str | None = kwargs.pop("address", None)
         if self._address is not None and (not isinstance(self._address, str) or not self._address):
             raise ValueError(f"address must be a host name or IP address, got {self._address!r}")
-        port = _check_port(kwargs.pop("port", DEFAULT_PORT))
+        port = check_port(kwargs.pop("port", DEFAULT_PORT))
         if kwargs.get("prefix") is not None and not isinstance(kwargs["prefix"], str):
             raise ValueError(f"prefix must be a string, got {kwargs['prefix']!r}")
-        origins = _check_origins(kwargs.pop("allow_websocket_origin", None))
+        origins = check_origins(kwargs.pop("allow_websocket_origin", None))
         max_size = kwargs.pop("websocket_max_message_size", None)
         if max_size is not None:
             if "websocket_max_message_size_bytes" in kwargs:
                 raise TypeError("pass websocket_max_message_size or websocket_max_message_size_bytes, not both")
             kwargs["websocket_max_message_size_bytes"] = max_size
-        options = _check_options(kwargs)
-        self._loop = _as_asyncio_loop(io_loop)
+        options = check_options(kwargs)
+        self._loop = as_asyncio_loop(io_loop)
         if num_procs != 1:
             if self._loop is not None:
                 raise RuntimeError("num_procs > 1 cannot be combined with an explicit io_loop")
@@ -214,7 +126,7 @@ class Server:
 
         cfg = conf.get_config()
         argv = list(options.get("argv", cfg["APP_ARGV"]) or ())
-        apps = _build_applications(applications, argv)
+        apps = build_applications(applications, argv)
         if num_procs != 1 and not all(app.safe_to_fork for app in apps.values()):
             raise RuntimeError("Cannot fork: an application has already run code (create the Server before using it)")
         self._socket: socket.socket | None = bind_socket(self._address, port)

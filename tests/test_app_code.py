@@ -5,7 +5,6 @@ import asyncio
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from bokeh.application import Application

@@ -14,6 +14,7 @@ from bokeh.protocol.exceptions import MessageError, ProtocolError, ValidationErr
 from bokeh.protocol.receiver import Receiver
 from bokeh.util.token import check_token_signature, get_session_id, get_token_payload
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import registry
@@ -72,6 +73,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """End the consumer (no groups to leave, and no database to recycle: see ``dispatch``)."""
+        await self.disconnect(message.get("code", 1000))
+        raise StopConsumer()
 
     async def connect(self) -> None:
         self.state = ConnectionState.CONNECTING

@@ -393,6 +393,19 @@ def chromium_page(chromium_browser: Any) -> Iterator[ChromiumPage]:
         context.close()
 
 
+@pytest.fixture(autouse=True)
+def _close_database_connections_of_shared_threads(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that used the database (async ORM, admin) leaves connections on asgiref's shared
+    thread; close them so the next test, which may have no database access, does not inherit them."""
+    yield
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """On failure, attach the server log tail and the browser console of the test's fixtures."""

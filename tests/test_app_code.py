@@ -22,16 +22,6 @@ from examples.measurements.models import Measurement
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-async def _close_connections_of_the_test_thread():
-    """The async ORM in these tests opens connections on asgiref's shared thread: close them after."""
-    yield
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()
-
-
 def _open_db_files() -> int:
     """How many file descriptors of this process point at the test database: open connections."""
     name = os.path.realpath(connection.settings_dict["NAME"])

@@ -11,6 +11,7 @@ import collections
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -185,24 +186,24 @@ class BokehSession:
             await self.ws.close()
 
 
+def _objects(node: Any) -> Iterator[dict[str, Any]]:
+    """Every serialized model object (``{"type": "object", ...}``) anywhere in a pulled document."""
+    if isinstance(node, dict):
+        if node.get("type") == "object":
+            yield node
+        for value in node.values():
+            yield from _objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _objects(value)
+
+
 def model_by_name(doc_json: dict[str, Any], name: str) -> dict[str, Any]:
     """Find a serialized model by its ``name`` anywhere in a pulled document."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object" and node.get("attributes", {}).get("name") == name:
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(doc_json)
-    if not found:
-        raise KeyError(name)
-    return found[0]
+    for node in _objects(doc_json):
+        if node.get("attributes", {}).get("name") == name:
+            return node
+    raise KeyError(name)
 
 
 def decode_array(value: Any, buffers: dict[str, bytes]) -> Any:
@@ -234,20 +235,7 @@ def map_entries(value: Any) -> dict[str, Any]:
 
 def count_models(doc_json: dict[str, Any]) -> int:
     """How many distinct models a pulled document defines (each is serialized in full once)."""
-    ids: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "id" in node:
-                ids.add(node["id"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(doc_json)
-    return len(ids)
+    return len({node["id"] for node in _objects(doc_json) if "id" in node})
 
 
 def percentile(values: list[float], q: float) -> float:

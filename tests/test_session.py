@@ -93,3 +93,17 @@ async def test_page_request_prepares_the_pull_in_the_background():
     assert session._pull_cache is not None
     await context.discard_all_sessions()
     await context.worker.stop()
+
+
+async def test_a_socket_that_fails_to_send_is_dropped_and_the_others_still_get_the_change(caplog):
+    class BrokenSocket(FakeSocket):
+        async def send_frame(self, frame):
+            raise ConnectionResetError("peer went away")
+
+    session = ServerSession("s", _doc())
+    broken = ServerConnection(Protocol(), BrokenSocket(), None, session)
+    healthy, socket = _connect(session)
+    await session.with_document_locked(lambda: setattr(session.document.select_one({"name": "s"}), "value", 6))
+    assert broken.closed and session.connections == [healthy]
+    assert len(socket.frames) == 3
+    assert any("peer went away" in r.getMessage() and r.exc_info is None for r in caplog.records)

@@ -367,25 +367,18 @@ async def test_app_error_text_is_shown_only_in_debug(web_app, client, bk, settin
     assert "exploded on purpose" in (await client.get("/broken")).content.decode()
 
 
-async def test_script_app_raising_on_import_gets_a_500_page(web_app, client, bk, tmp_path):
-    script = tmp_path / "boom.py"
-    script.write_text("raise RuntimeError('boom at import')\n")
-    server = web_app({"/boom": script, "/app": bk.slider_doc})
-    response = await client.get("/boom")
+@pytest.mark.parametrize(("route", "source"), [
+    ("/boom", "raise RuntimeError('boom at import')\n"),
+    ("/syntax", "def oops(:\n"),
+])
+async def test_script_app_that_fails_to_run_or_compile_gets_a_500_page(web_app, client, bk, tmp_path, route, source):
+    script = tmp_path / f"{route.strip('/')}.py"
+    script.write_text(source)
+    server = web_app({route: script, "/app": bk.slider_doc})
+    response = await client.get(route)
     assert response.status_code == 500
-    assert "/boom" in response.content.decode()
-    assert server.get_sessions("/boom") == []
-    assert (await client.get("/app")).status_code == 200
-
-
-async def test_script_app_that_cannot_compile_gets_a_500_page(web_app, client, bk, tmp_path):
-    script = tmp_path / "broken_syntax.py"
-    script.write_text("def oops(:\n")
-    server = web_app({"/syntax": script, "/app": bk.slider_doc})
-    response = await client.get("/syntax")
-    assert response.status_code == 500
-    assert "/syntax" in response.content.decode()
-    assert server.get_sessions("/syntax") == []
+    assert route in response.content.decode()
+    assert server.get_sessions(route) == []
     assert (await client.get("/app")).status_code == 200
 
 

@@ -10,6 +10,10 @@ from contextvars import ContextVar
 from typing import Any
 
 from bokeh.application.handlers.lifecycle import LifecycleHandler
+from bokeh.core.has_props import HasProps
+from bokeh.core.property.descriptors import PropertyDescriptor
+from bokeh.core.property.singletons import Undefined
+from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.document import Document
 import bokeh.io.doc as _io_doc
 from bokeh.document.locking import UnlockedDocumentProxy
@@ -20,6 +24,7 @@ __all__ = (
     "SessionDestroyedHandler",
     "bind_curdoc",
     "install_curdoc_binding",
+    "install_fast_serialization",
     "unlocked_proxy",
     "destroy_document",
     "hook_function",
@@ -141,3 +146,66 @@ class SessionDestroyedHandler(LifecycleHandler):
     def __init__(self) -> None:
         super().__init__()
         self._on_session_destroyed = _run_session_destroyed_callbacks
+
+
+_SerialPlan = tuple[tuple[str, PropertyDescriptor, bool], ...]
+_plans: dict[type, _SerialPlan] = {}
+_bokeh_properties_with_values = HasProps.properties_with_values
+
+
+def _serial_plan(cls: type[HasProps]) -> _SerialPlan:
+    """Each serialized property of ``cls`` in bokeh's order, and whether reading its default can matter.
+
+    Reading a default matters when it is unstable (bokeh stores the made value on the object, so
+    later serializations see it) or missing (bokeh raises); other defaults are pure.
+    """
+    plan = _plans.get(cls)
+    if plan is None:
+        probe_overrides = cls._overridden_defaults()
+        entries = []
+        for name in cls.properties(_with_props=True):
+            descriptor = cls.lookup(name)
+            if not descriptor.serialized:
+                continue
+            prop = descriptor.property
+            default = probe_overrides.get(name, prop._default)
+            matters = (
+                prop._may_have_unstable_default()
+                or descriptor.is_unstable(cls.__overridden_defaults__.get(name, None))
+                or descriptor.is_unstable(default)
+                or default is Undefined
+            )
+            entries.append((name, descriptor, matters))
+        plan = _plans[cls] = tuple(entries)
+    return plan
+
+
+def _properties_with_values(self: HasProps, *, include_defaults: bool = True, include_undefined: bool = False) -> dict[str, Any]:
+    """``HasProps.properties_with_values`` that skips computing defaults nobody will serialize.
+
+    bokeh's version computes every property's default (theme lookups, validation) and then drops
+    the ones not set: nine tenths of a document's serialization time. Same result, same side
+    effects (unstable defaults are still made and stored), same errors.
+    """
+    if include_defaults or include_undefined:
+        return _bokeh_properties_with_values(self, include_defaults=include_defaults, include_undefined=include_undefined)
+    unstable = self._unstable_default_values
+    themed_values = self.themed_values()
+    themed_keys = set(themed_values) if themed_values is not None else set()
+    selected = self._property_values.keys() | unstable.keys() | themed_keys
+    result: dict[str, Any] = {}
+    for name, descriptor, matters in _serial_plan(type(self)):
+        if name not in selected:
+            if matters:
+                descriptor.get_value(self)
+            continue
+        value = descriptor.get_value(self)
+        if name not in themed_keys and isinstance(value, PropertyValueContainer) and name in unstable:
+            continue
+        result[name] = value
+    return result
+
+
+def install_fast_serialization() -> None:
+    """Serialize models with ``_properties_with_values`` (idempotent)."""
+    HasProps.properties_with_values = _properties_with_values  # type: ignore[method-assign]

@@ -63,6 +63,22 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     _handler = ProtocolHandler()
 
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Read the socket's ASGI messages one after another and dispatch each.
+
+        Channels' consumer also gives every socket a channel-layer channel (a queue and a task
+        that waits on it) and wraps each message's wait in a new task; sessions never receive
+        channel-layer messages (admin actions reach the server's worker), so neither is needed.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route an ASGI message to its handler, without Channels' per-message database check.
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import logging
 import sys
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 from bokeh.application.handlers.lifecycle import LifecycleHandler
@@ -24,7 +25,7 @@ __all__ = (
     "SessionDestroyedHandler",
     "bind_curdoc",
     "install_curdoc_binding",
-    "install_fast_serialization",
+    "install_fast_models",
     "unlocked_proxy",
     "destroy_document",
     "hook_function",
@@ -206,6 +207,48 @@ def _properties_with_values(self: HasProps, *, include_defaults: bool = True, in
     return result
 
 
-def install_fast_serialization() -> None:
-    """Serialize models with ``_properties_with_values`` (idempotent)."""
+_overrides_by_class: dict[type, Mapping[str, Any]] = {}
+_bokeh_overridden_defaults = HasProps._overridden_defaults.__func__  # type: ignore[attr-defined]
+_unstable_by_class: dict[tuple[PropertyDescriptor, type], bool] = {}
+_bokeh_has_unstable_default = PropertyDescriptor.has_unstable_default
+
+
+def _overridden_defaults(cls: type[HasProps]) -> Mapping[str, Any]:
+    """bokeh's merge of the default overrides along the class's MRO, made once per class.
+
+    bokeh merges them again at every read of a default (a quarter of building a document is
+    reading defaults); the classes do not change once made. Read-only, as bokeh's one caller uses it.
+    """
+    found = _overrides_by_class.get(cls)
+    if found is None:
+        found = _overrides_by_class[cls] = MappingProxyType(_bokeh_overridden_defaults(cls))
+    return found
+
+
+def _has_unstable_default(self: PropertyDescriptor, obj: HasProps) -> bool:
+    """bokeh's answer (a walk over the property's type parameters), once per property and class.
+
+    ``HasProps.__init__`` asks it for every unset property of every new model.
+    """
+    key = (self, type(obj))
+    found = _unstable_by_class.get(key)
+    if found is None:
+        found = _unstable_by_class[key] = _bokeh_has_unstable_default(self, obj)
+    return found
+
+
+_bokeh_themed_values = HasProps.themed_values
+
+
+def _themed_values(self: HasProps) -> dict[str, Any] | None:
+    """The theme's values for this model: bokeh's lookup goes through ``HasProps.__getattr__``
+    and a raised AttributeError for every unthemed model, at every default read."""
+    return self.__dict__.get("__themed_values__")
+
+
+def install_fast_models() -> None:
+    """Build and serialize models with the per-class shortcuts above: same results (idempotent)."""
     HasProps.properties_with_values = _properties_with_values  # type: ignore[method-assign]
+    HasProps._overridden_defaults = classmethod(_overridden_defaults)  # type: ignore[method-assign,assignment]
+    PropertyDescriptor.has_unstable_default = _has_unstable_default  # type: ignore[method-assign]
+    HasProps.themed_values = _themed_values  # type: ignore[method-assign]

@@ -11,9 +11,9 @@ class BokehServerConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
-        from ._compat import install_curdoc_binding, install_fast_serialization
+        from ._compat import install_curdoc_binding, install_fast_models
         from .conf import reset
 
         install_curdoc_binding()
-        install_fast_serialization()
+        install_fast_models()
         setting_changed.connect(reset, dispatch_uid="bokehserver.conf.reset")

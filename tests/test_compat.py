@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from bokeh.core.has_props import HasProps
-from bokeh.core.property.descriptors import UnsetValueError
+from bokeh.core.property.descriptors import PropertyDescriptor, UnsetValueError
 from bokeh.document import Document
 from bokeh.io.doc import curdoc, set_curdoc
 from bokeh.model import Model
@@ -23,15 +23,25 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = [ROOT / "examples" / "sliders.py", ROOT / "examples" / "widgets.py", ROOT / "examples" / "streaming.py"]
 
 
+BOKEHS_OWN = [
+    (HasProps, "properties_with_values", _compat._bokeh_properties_with_values),
+    (HasProps, "_overridden_defaults", classmethod(_compat._bokeh_overridden_defaults)),
+    (HasProps, "themed_values", _compat._bokeh_themed_values),
+    (PropertyDescriptor, "has_unstable_default", _compat._bokeh_has_unstable_default),
+]
+
+
 @contextmanager
-def bokeh_serialization() -> Iterator[None]:
-    """bokeh's own ``properties_with_values`` for the block (the app installs ours)."""
-    ours = HasProps.properties_with_values
-    HasProps.properties_with_values = _compat._bokeh_properties_with_values
+def bokeh_models() -> Iterator[None]:
+    """bokeh's own model internals for the block (the app installs ours)."""
+    ours = [(owner, name, owner.__dict__[name]) for owner, name, _ in BOKEHS_OWN]
+    for owner, name, original in BOKEHS_OWN:
+        setattr(owner, name, original)
     try:
         yield
     finally:
-        HasProps.properties_with_values = ours
+        for owner, name, mine in ours:
+            setattr(owner, name, mine)
 
 
 def instantiable_models() -> list[type[Model]]:
@@ -49,8 +59,31 @@ def shape(values: dict) -> list[tuple[str, str]]:
     return [(key, type(value).__name__) for key, value in values.items()]
 
 
-def test_fast_serialization_is_installed_by_the_app():
+def test_the_app_installs_the_shortcuts():
     assert HasProps.properties_with_values is _compat._properties_with_values
+    assert HasProps.themed_values is _compat._themed_values
+    assert PropertyDescriptor.has_unstable_default is _compat._has_unstable_default
+    assert HasProps._overridden_defaults.__func__ is _compat._overridden_defaults
+
+
+def test_per_class_answers_are_bokehs():
+    classes = instantiable_models()
+    for cls in classes:
+        model = cls()
+        assert dict(cls._overridden_defaults()) == _compat._bokeh_overridden_defaults(cls), cls
+        for name in cls.properties():
+            descriptor = cls.lookup(name)
+            if isinstance(descriptor, PropertyDescriptor):
+                assert descriptor.has_unstable_default(model) == _compat._bokeh_has_unstable_default(descriptor, model)
+
+
+def test_themed_values_are_bokehs():
+    model = GlyphRenderer()
+    assert model.themed_values() is None is _compat._bokeh_themed_values(model)
+    model.apply_theme({"visible": False})
+    assert model.themed_values() == {"visible": False} == _compat._bokeh_themed_values(model)
+    model.unapply_theme()
+    assert model.themed_values() is None
 
 
 def plain(value: object) -> object:
@@ -82,7 +115,7 @@ def test_every_bokeh_model_serializes_the_same_properties_with_the_same_side_eff
     for cls in classes:
         theirs, ours = cls(), cls()
         for attempt in (1, 2):  # the second call sees the unstable defaults the first one made
-            with bokeh_serialization():
+            with bokeh_models():
                 expected = serialized(theirs)
             assert serialized(ours) == expected, (cls, attempt)
             raised += expected[0][0] == "raised"
@@ -90,14 +123,14 @@ def test_every_bokeh_model_serializes_the_same_properties_with_the_same_side_eff
 
 
 def test_a_required_property_without_value_still_raises():
-    with bokeh_serialization(), pytest.raises(UnsetValueError):
+    with bokeh_models(), pytest.raises(UnsetValueError):
         GlyphRenderer().properties_with_values(include_defaults=False)
     with pytest.raises(UnsetValueError):
         GlyphRenderer().properties_with_values(include_defaults=False)
 
 
 def test_include_defaults_is_bokehs_own():
-    with bokeh_serialization():
+    with bokeh_models():
         expected = shape(GlyphRenderer().properties_with_values(include_defaults=True, include_undefined=True))
     assert shape(GlyphRenderer().properties_with_values(include_defaults=True, include_undefined=True)) == expected
     assert ("glyph", "UndefinedType") in expected
@@ -124,7 +157,7 @@ def build(path: Path, theme: str | None) -> Document:
 def test_a_whole_document_serializes_byte_for_byte_as_bokeh_does(path, theme):
     previous = curdoc()
     try:
-        with bokeh_serialization():
+        with bokeh_models():
             theirs = build(path, theme)
             expected = [normalized_pull(theirs), normalized_pull(theirs)]
         ours = build(path, theme)

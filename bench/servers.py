@@ -2,6 +2,8 @@
 
 Server kinds:
 - ``"bokehserver"``: ``manage.py runbokeh`` (this project, daphne);
+- ``"bokehserver-loop"``: the same with ``--app-code-threads 0`` (sync app code on the event loop, as
+  bokeh serve runs it);
 - ``"bokeh serve"``: bokeh's own Tornado server;
 - ``"bokeh-django"`` (optional): the bokeh-django package's Channels consumers served by daphne, through the
   tiny site in ``bench/bokeh_django_site``. It runs in its own environment, never this project's venv: the
@@ -28,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+OUR_KINDS = ("bokehserver", "bokehserver-loop")
 
 
 def server_root() -> Path:
@@ -92,7 +95,7 @@ def bokeh_django_python() -> str | None:
 
 def available(kind: str) -> tuple[bool, str]:
     """Whether ``kind`` can run here, and why not."""
-    if kind in ("bokehserver", "bokeh serve"):
+    if kind in (*OUR_KINDS, "bokeh serve"):
         return True, ""
     if kind == "bokeh-django":
         if bokeh_django_python() is None:
@@ -104,9 +107,10 @@ def available(kind: str) -> tuple[bool, str]:
 
 def _command(kind: str, apps: Sequence[str], port: int) -> list[str]:
     origin = f"--allow-websocket-origin=127.0.0.1:{port}"
-    if kind == "bokehserver":
-        return [PYTHON, str(server_root() / "manage.py"), "runbokeh", *apps, "--port", str(port), "--address", "127.0.0.1",
-                origin, "--log-level", "warning"]
+    if kind in OUR_KINDS:
+        command = [PYTHON, str(server_root() / "manage.py"), "runbokeh", *apps, "--port", str(port),
+                   "--address", "127.0.0.1", origin, "--log-level", "warning"]
+        return command + ["--app-code-threads", "0"] if kind == "bokehserver-loop" else command
     if kind == "bokeh serve":
         return [PYTHON, "-m", "bokeh", "serve", *apps, "--port", str(port), "--address", "127.0.0.1", origin,
                 "--log-level", "warning"]
@@ -137,7 +141,7 @@ def running(kind: str, apps: Sequence[str], ready_path: str, extra_env: dict[str
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{kind.replace(' ', '-')}-", suffix=".log", delete=False)
     env = _environment(kind, apps, extra_env)
-    cwd = ROOT / "bench" if kind == "bokeh-django" else server_root() if kind == "bokehserver" else ROOT
+    cwd = ROOT / "bench" if kind == "bokeh-django" else server_root() if kind in OUR_KINDS else ROOT
     process = subprocess.Popen(_command(kind, apps, port), cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

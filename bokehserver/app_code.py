@@ -8,6 +8,10 @@ recycled around each piece of work, as around a request. Coroutine functions run
 
 A pool rather than a thread per session: a thread per session costs ~70 KiB per session and
 asgiref's per-call machinery; the pool hop is one ``run_in_executor``.
+
+With ``APP_CODE_THREADS`` = 0, synchronous app code runs on the event loop itself, as under
+bokeh serve: no hop (less CPU per callback and steadier periodic callbacks under load), but
+blocking code stalls every session and Django refuses ORM calls there (SynchronousOnlyOperation).
 """
 from __future__ import annotations
 
@@ -25,10 +29,28 @@ from . import conf
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("is_async_callable", "run_app_code")
+__all__ = ("is_async_callable", "run_app_code", "thread_count", "use_threads")
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_threads: int | None = None  # set by the web application (runbokeh --app-code-threads); None: settings
+
+
+def use_threads(count: int) -> None:
+    """Run sync app code on ``count`` pool threads from now on (0: on the event loop)."""
+    global _threads, _pool
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"app_code_threads must be an int >= 0, got {count!r}")
+    with _pool_lock:
+        _threads = count
+        old, _pool = _pool, None
+    if old is not None:
+        old.shutdown(wait=False)
+
+
+def thread_count() -> int:
+    """How many threads run sync app code now (0: the event loop)."""
+    return conf.get("APP_CODE_THREADS") if _threads is None else _threads
 
 
 def is_async_callable(func: Callable[..., Any]) -> bool:
@@ -42,7 +64,7 @@ def _executor() -> ThreadPoolExecutor:
     if _pool is None:
         with _pool_lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=conf.get("APP_CODE_THREADS"), thread_name_prefix="bokeh-app")
+                _pool = ThreadPoolExecutor(max_workers=thread_count(), thread_name_prefix="bokeh-app")
     return _pool
 
 
@@ -67,7 +89,7 @@ def _run_in_pool_thread(func: Callable[..., Any], args: tuple[Any, ...], kwargs:
 
 async def run_app_code(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run app code: sync on a pool thread (with this task's context), async on the loop."""
-    if is_async_callable(func):
+    if is_async_callable(func) or thread_count() == 0:
         result = func(*args, **kwargs)
     else:
         context = contextvars.copy_context()

@@ -12,7 +12,7 @@ from bokeh.application import Application
 from bokeh.resources import Resources
 from bokeh.settings import settings as bokeh_settings
 
-from . import conf, control
+from . import app_code, conf, control
 from .application_context import ApplicationContext
 from .origins import create_hosts_allowlist
 from .records import SessionRecords
@@ -69,6 +69,7 @@ class BokehASGI:
         argv: list[str] | None = None,
         record_interval_milliseconds: int = 0,
         login_required: bool | list[str] = False,
+        app_code_threads: int | None = None,
     ) -> None:
         if not isinstance(applications, Mapping):
             applications = {"/": applications}
@@ -113,6 +114,8 @@ class BokehASGI:
             unknown = self._login_required - set(self._applications)
             if unknown:
                 raise ValueError(f"login_required names apps that are not served: {sorted(unknown)}")
+        if app_code_threads is not None:
+            app_code.use_threads(app_code_threads)
         self._worker = Worker()
         self._worker.add_job("cleanup-sessions", self.check_unused_sessions_milliseconds, self.cleanup_sessions)
         self._worker.add_job("stats-log", self.stats_log_frequency_milliseconds, self.log_stats)

@@ -47,7 +47,8 @@ DEFAULTS: dict[str, Any] = {
     # Django auth in front of apps: True for every app, or a list of app paths. Pages redirect
     # to settings.LOGIN_URL; autoload.js, metadata and websockets of anonymous users get 403/4003.
     "LOGIN_REQUIRED": False,
-    # Threads that run synchronous app code (modify_doc, callbacks, hooks) off the event loop.
+    # Threads that run synchronous app code (modify_doc, callbacks, hooks) off the event loop;
+    # 0 runs it on the loop as bokeh serve does (faster, but no ORM or blocking calls in app code).
     "APP_CODE_THREADS": 32,
     # Keep BokehSession records for the admin, written at most this often (0 turns them off).
     "RECORD_INTERVAL_MILLISECONDS": 1000,

@@ -15,7 +15,8 @@ from bokeh.models import Div
 from django.conf import settings
 from django.db import connection
 
-from bokehserver.app_code import is_async_callable, run_app_code
+from bokehserver import app_code
+from bokehserver.app_code import is_async_callable, run_app_code, thread_count, use_threads
 from bokehserver.application_context import ApplicationContext
 from examples.measurements.models import Measurement
 
@@ -169,6 +170,29 @@ async def test_sync_app_code_runs_off_the_loop_with_the_callers_context():
         return threading.get_ident()
 
     assert await run_app_code(on_the_loop) == loop_thread
+
+
+async def test_zero_threads_runs_sync_app_code_on_the_loop(monkeypatch):
+    monkeypatch.setattr(app_code, "_threads", None)  # back to the settings after the test
+    with pytest.raises(ValueError):
+        use_threads(-1)
+    use_threads(0)
+    assert thread_count() == 0
+    loop_thread = threading.get_ident()
+
+    def modify_doc(doc):
+        doc.add_root(Div(name="d", text=str(threading.get_ident() == loop_thread)))
+
+    ctx = ApplicationContext(Application(FunctionHandler(modify_doc)), url="/on-loop")
+    try:
+        session = await ctx.create_session_if_needed("loop1")
+        assert session.document.select_one({"name": "d"}).text == "True"
+        seen = await session.with_document_locked(lambda: (threading.get_ident(), curdoc()))
+        assert seen == (loop_thread, session.document)
+    finally:
+        await _stop(ctx)
+    use_threads(2)
+    assert await run_app_code(threading.get_ident) != loop_thread
 
 
 def test_is_async_callable_sees_through_wraps():

@@ -78,6 +78,15 @@ def test_options_map_to_the_web_application(run):
     assert "http://127.0.0.1:5200/pre/sliders" in out
 
 
+def test_app_code_threads_option(run, monkeypatch):
+    from bokehserver import app_code
+
+    monkeypatch.setattr(app_code, "_threads", None)  # back to the settings after the test
+    assert app_code.thread_count() == 32
+    run(str(EXAMPLES / "sliders.py"), "--app-code-threads", "0")
+    assert app_code.thread_count() == 0
+
+
 @pytest.mark.parametrize(("mode", "signed", "generate"), [
     ("unsigned", False, True), ("signed", True, True), ("external-signed", True, False),
 ])

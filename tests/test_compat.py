@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import re
 import runpy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,27 +19,6 @@ from bokehserver import _compat
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = [ROOT / "examples" / "sliders.py", ROOT / "examples" / "widgets.py", ROOT / "examples" / "streaming.py"]
-
-
-BOKEHS_OWN = [
-    (HasProps, "properties_with_values", _compat._bokeh_properties_with_values),
-    (HasProps, "_overridden_defaults", classmethod(_compat._bokeh_overridden_defaults)),
-    (HasProps, "themed_values", _compat._bokeh_themed_values),
-    (PropertyDescriptor, "has_unstable_default", _compat._bokeh_has_unstable_default),
-]
-
-
-@contextmanager
-def bokeh_models() -> Iterator[None]:
-    """bokeh's own model internals for the block (the app installs ours)."""
-    ours = [(owner, name, owner.__dict__[name]) for owner, name, _ in BOKEHS_OWN]
-    for owner, name, original in BOKEHS_OWN:
-        setattr(owner, name, original)
-    try:
-        yield
-    finally:
-        for owner, name, mine in ours:
-            setattr(owner, name, mine)
 
 
 def instantiable_models() -> list[type[Model]]:
@@ -115,7 +92,7 @@ def test_every_bokeh_model_serializes_the_same_properties_with_the_same_side_eff
     for cls in classes:
         theirs, ours = cls(), cls()
         for attempt in (1, 2):  # the second call sees the unstable defaults the first one made
-            with bokeh_models():
+            with _compat.bokehs_own_models():
                 expected = serialized(theirs)
             assert serialized(ours) == expected, (cls, attempt)
             raised += expected[0][0] == "raised"
@@ -123,14 +100,14 @@ def test_every_bokeh_model_serializes_the_same_properties_with_the_same_side_eff
 
 
 def test_a_required_property_without_value_still_raises():
-    with bokeh_models(), pytest.raises(UnsetValueError):
+    with _compat.bokehs_own_models(), pytest.raises(UnsetValueError):
         GlyphRenderer().properties_with_values(include_defaults=False)
     with pytest.raises(UnsetValueError):
         GlyphRenderer().properties_with_values(include_defaults=False)
 
 
 def test_include_defaults_is_bokehs_own():
-    with bokeh_models():
+    with _compat.bokehs_own_models():
         expected = shape(GlyphRenderer().properties_with_values(include_defaults=True, include_undefined=True))
     assert shape(GlyphRenderer().properties_with_values(include_defaults=True, include_undefined=True)) == expected
     assert ("glyph", "UndefinedType") in expected
@@ -157,7 +134,7 @@ def build(path: Path, theme: str | None) -> Document:
 def test_a_whole_document_serializes_byte_for_byte_as_bokeh_does(path, theme):
     previous = curdoc()
     try:
-        with bokeh_models():
+        with _compat.bokehs_own_models():
             theirs = build(path, theme)
             expected = [normalized_pull(theirs), normalized_pull(theirs)]
         ours = build(path, theme)

@@ -498,3 +498,14 @@ async def test_the_root_app_has_its_websocket_at_slash_ws(web_app, open_session,
 
     reply, _ = await bk.request(comm, Protocol().create("PULL-DOC-REQ"))
     assert reply.header["msgtype"] == "PULL-DOC-REPLY"
+
+
+async def test_session_sockets_take_no_channel_layer_channel(slider_server, open_session, bk):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    assert layer is not None  # the project configures one (admin actions use it)
+    comm = await open_session("/app")
+    assert (await pull(bk, comm))["roots"]
+    assert getattr(layer, "channels", {}) == {}
+    await comm.disconnect()

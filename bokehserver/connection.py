@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bokeh.protocol import Protocol as BokehProtocol
 
-from .frames import Frame, Frames, message_frames
+from .frames import Frames, message_frames
 
 if TYPE_CHECKING:
     from bokeh.protocol.message import Message
@@ -23,7 +23,7 @@ __all__ = ("ServerConnection",)
 class Socket(Protocol):
     """What a connection needs of its transport (the consumer, or a test double)."""
 
-    async def send_frame(self, frame: Frame) -> None: ...
+    async def send_frames(self, frames: Frames) -> None: ...
     async def close_socket(self, code: int, reason: str) -> None: ...
 
 
@@ -86,8 +86,7 @@ class ServerConnection:
             return
         async with self._write_lock:
             try:
-                for frame in frames:
-                    await self._socket.send_frame(frame)
+                await self._socket.send_frames(frames)
             except Exception as exc:
                 logger.warning("Dropping connection to session %s after a failed send: %r", self._session_id, exc)
                 self.detach_session()

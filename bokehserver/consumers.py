@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from . import registry
 from .application_context import ApplicationContext, ApplicationError
 from .connection import ServerConnection
-from .frames import Frame
+from .frames import SEND_FRAMES, Frames
 from .origins import check_whitelist
 from .protocol_handler import ProtocolHandler
 from .request_data import RequestProxy
@@ -232,11 +232,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.state = ConnectionState.CLOSED
         await self.close(code=code, reason=reason)
 
-    async def send_frame(self, frame: Frame) -> None:
-        if isinstance(frame, bytes):
-            await self.base_send({"type": "websocket.send", "bytes": frame})
-        else:
-            await self.base_send({"type": "websocket.send", "text": frame})
+    async def send_frames(self, frames: Frames) -> None:
+        """Send one message's frames: in one ASGI event where the server offers it (our daphne)."""
+        if SEND_FRAMES in self.scope.get("extensions", {}):
+            await self.base_send({"type": SEND_FRAMES, "frames": frames})
+            return
+        for frame in frames:
+            if isinstance(frame, bytes):
+                await self.base_send({"type": "websocket.send", "bytes": frame})
+            else:
+                await self.base_send({"type": "websocket.send", "text": frame})
 
 
 def _short(exc: BaseException) -> str:

@@ -23,6 +23,7 @@ from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 from .asgi import BokehASGI
+from .frames import SEND_FRAMES
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,40 @@ _twisted_logging_started = False
 
 
 class ReasonedWebSocketProtocol(WebSocketProtocol):
-    """daphne's websocket protocol, also sending the close reason the application gave."""
+    """daphne's websocket protocol, also sending the close reason the application gave, and
+    whole Bokeh messages (the ``SEND_FRAMES`` extension) written out at once."""
 
     def handle_reply(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+        kind = message.get("type")
+        if kind == SEND_FRAMES:
+            self._send_frames(message["frames"])
+            return
+        if kind == "websocket.close" and self.state != self.STATE_CONNECTING:
             reason = message.get("reason") or None
             self.sendClose(code=message.get("code") or 1000, reason=reason)
             return
         super().handle_reply(message)
+
+    def _send_frames(self, frames: Sequence[str | bytes]) -> None:
+        """Send every frame of one message, then hand them to the socket now.
+
+        Twisted's transport keeps each write until the loop's next turn; a callback that updates
+        many sessions would hold all their messages back until it ends (bokeh serve's Tornado
+        writes at once). One message's frames still go out in one send.
+        """
+        if self.state != self.STATE_OPEN:
+            return
+        for frame in frames:
+            if isinstance(frame, str):
+                self.sendMessage(frame.encode("utf-8"), False)
+            else:
+                self.sendMessage(frame, True)
+        transport = self.transport
+        if getattr(transport, "TLS", False) or getattr(transport, "disconnecting", True) or transport.disconnected:
+            return  # leave closing and TLS connections to the reactor
+        do_write = getattr(transport, "doWrite", None)
+        if do_write is not None and (transport.dataBuffer or transport._tempDataBuffer):
+            do_write()  # a failure stays in the transport, which the reactor reports on its next write
 
 
 class TrackingHTTPFactory(HTTPFactory):
@@ -165,6 +192,11 @@ class BokehDaphneServer(DaphneServer):
 
         self.ws_factory.protocol = ReasonedWebSocketProtocol
         reactor._asyncioEventloop.call_soon(self.web_application.start)
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        if scope.get("type") == "websocket":
+            scope.setdefault("extensions", {})[SEND_FRAMES] = {}
+        return super().create_application(protocol, scope)
 
     def listen_success(self, port: Any) -> None:
         super().listen_success(port)

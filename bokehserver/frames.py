@@ -6,7 +6,11 @@ from typing import Any, Union
 
 from bokeh.protocol.message import Message
 
-__all__ = ("Frames", "message_frames")
+__all__ = ("SEND_FRAMES", "Frames", "message_frames")
+
+# ASGI extension offered by bokehserver's daphne server in a websocket scope's "extensions":
+# {"type": SEND_FRAMES, "frames": [str | bytes, ...]} sends one whole message in one event.
+SEND_FRAMES = "bokehserver.websocket.send_frames"
 
 Frame = Union[str, bytes]
 Frames = tuple[Frame, ...]

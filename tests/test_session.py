@@ -17,8 +17,8 @@ class FakeSocket:
     def __init__(self) -> None:
         self.frames: list[str | bytes] = []
 
-    async def send_frame(self, frame):
-        self.frames.append(frame)
+    async def send_frames(self, frames):
+        self.frames.extend(frames)
 
     async def close_socket(self, code, reason):
         self.frames.append(f"closed {code}")
@@ -97,7 +97,7 @@ async def test_page_request_prepares_the_pull_in_the_background():
 
 async def test_a_socket_that_fails_to_send_is_dropped_and_the_others_still_get_the_change(caplog):
     class BrokenSocket(FakeSocket):
-        async def send_frame(self, frame):
+        async def send_frames(self, frames):
             raise ConnectionResetError("peer went away")
 
     session = ServerSession("s", _doc())

@@ -1,6 +1,7 @@
 """The real ``bokeh.client`` against a real ``runbokeh`` (daphne) serving the example apps."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,26 +21,34 @@ def server(bokeh_server_factory):
     return bokeh_server_factory()
 
 
-@pytest.fixture
-def open_session(server) -> Iterator[Callable[..., ClientSession]]:
-    """Pull sessions on one IOLoop owned by the test; close them and the loop afterwards."""
+@contextlib.contextmanager
+def client_sessions(url_for: Callable[[str], str]) -> Iterator[Callable[..., ClientSession]]:
+    """Pull sessions on one IOLoop owned by the caller; close them and the loop afterwards."""
     # Not made current: IOLoop() would call asyncio.get_event_loop(), which creates (and then leaks)
     # a loop of its own when none is set.
     io_loop = IOLoop(make_current=False)
     sessions: list[ClientSession] = []
 
     def open_(app: str = "sliders", **kwargs: Any) -> ClientSession:
-        session = pull_session(url=server.app_url(app), io_loop=io_loop, **kwargs)
+        session = pull_session(url=url_for(app), io_loop=io_loop, **kwargs)
         sessions.append(session)
         return session
 
-    yield open_
-    for session in sessions:
-        if session.connected:
-            # Closed from inside the loop: outside it tornado would make an asyncio loop of its own.
-            io_loop.add_callback(session.close)
-            pump_until(session, lambda: False, timeout=5.0)
-    io_loop.close(all_fds=True)
+    try:
+        yield open_
+    finally:
+        for session in sessions:
+            if session.connected:
+                # Closed from inside the loop: outside it tornado would make an asyncio loop of its own.
+                io_loop.add_callback(session.close)
+                pump_until(session, lambda: False, timeout=5.0)
+        io_loop.close(all_fds=True)
+
+
+@pytest.fixture
+def open_session(server) -> Iterator[Callable[..., ClientSession]]:
+    with client_sessions(server.app_url) as open_:
+        yield open_
 
 
 def pump_until(session: ClientSession, predicate: Callable[[], object], timeout: float = WAIT_SECONDS) -> bool:
@@ -157,6 +166,27 @@ def test_request_arguments_reach_a_directory_app(open_session):
 
     text = model(session, "args").text
     assert "flavour" in text and "quince" in text, text
+
+
+EMPTY_COLUMNS_APP = """
+import numpy as np
+from bokeh.io import curdoc
+from bokeh.models import ColumnDataSource
+
+empty = np.array([], dtype=float)
+curdoc().add_root(ColumnDataSource(name="source", data={"x": empty, "y": empty}))
+"""
+
+
+def test_an_empty_array_reaches_the_client(bokeh_server_factory, tmp_path):
+    # An empty numpy column travels as a binary frame of zero bytes, which must be sent too.
+    script = tmp_path / "empty_columns.py"
+    script.write_text(EMPTY_COLUMNS_APP)
+    server = bokeh_server_factory(str(script))
+    with client_sessions(server.app_url) as open_:
+        data = model(open_("empty_columns"), "source").data
+        assert set(data) == {"x", "y"} and len(data["x"]) == len(data["y"]) == 0
+    assert server.log_problems() == [], server.log_tail(40)
 
 
 def test_server_log_shows_no_errors(server):

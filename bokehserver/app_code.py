@@ -7,7 +7,7 @@ one piece at a time, while other sessions' code runs on other threads. Database 
 recycled around each piece of work, as around a request. Coroutine functions run on the loop.
 
 A pool rather than a thread per session: a thread per session costs ~70 KiB per session and
-asgiref's per-call machinery; the pool hop is one ``run_in_executor``.
+asgiref's per-call machinery; the pool hop is a queue put, and results come back in batches.
 
 With ``APP_CODE_THREADS`` = 0, synchronous app code runs on the event loop itself, as under
 bokeh serve: no hop (less CPU per callback and steadier periodic callbacks under load), but

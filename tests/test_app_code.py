@@ -195,6 +195,21 @@ async def test_zero_threads_runs_sync_app_code_on_the_loop(monkeypatch):
     assert await run_app_code(threading.get_ident) != loop_thread
 
 
+async def test_many_calls_at_once_each_get_their_own_result_or_error():
+    def work(i):
+        if i % 7 == 0:
+            raise ValueError(f"call {i}")
+        time.sleep(0.0005)
+        return i * i
+
+    outcomes = await asyncio.gather(*(run_app_code(work, i) for i in range(200)), return_exceptions=True)
+    for i, outcome in enumerate(outcomes):
+        if i % 7 == 0:
+            assert isinstance(outcome, ValueError) and str(outcome) == f"call {i}"
+        else:
+            assert outcome == i * i
+
+
 def test_is_async_callable_sees_through_wraps():
     import functools
 

@@ -170,9 +170,9 @@ def _serial_plan(cls: type[HasProps]) -> _SerialPlan:
                 continue
             prop = descriptor.property
             default = probe_overrides.get(name, prop._default)
+            # bokeh's own test reads only the class's __overridden_defaults__, so the class serves as the model
             matters = (
-                prop._may_have_unstable_default()
-                or descriptor.is_unstable(cls.__overridden_defaults__.get(name, None))
+                _bokeh_has_unstable_default(descriptor, cls)
                 or descriptor.is_unstable(default)
                 or default is Undefined
             )

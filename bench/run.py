@@ -65,7 +65,7 @@ from client import (  # noqa: E402
     model_by_name,
     percentile,
 )
-from servers import PYTHON, ROOT, RunningServer, available, running, server_root  # noqa: E402
+from servers import OUR_KINDS, PYTHON, ROOT, RunningServer, available, running, server_root  # noqa: E402
 from stream import APP as STREAM_APP  # noqa: E402
 from stream import measure as stream_measure  # noqa: E402
 
@@ -597,7 +597,9 @@ class Profiler:
 
     @contextlib.contextmanager
     def attach(self, server: RunningServer, label: str) -> Iterator[None]:
-        if self.directory is None or server.name != OURS or not self.enabled_for_run or label in self.files:
+        if server.name != OURS:
+            label = f"{label}-{server.name}"
+        if self.directory is None or server.name not in OUR_KINDS or not self.enabled_for_run or label in self.files:
             yield
             return
         out = self.directory / f"{label}.txt"

@@ -23,7 +23,7 @@ from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 from .asgi import BokehASGI
-from .frames import SEND_FRAMES
+from .frames import SEND_FRAMES, websocket_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
         super().handle_reply(message)
 
     def _send_frames(self, frames: Sequence[str | bytes]) -> None:
-        """Send every frame of one message, then hand them to the socket now.
+        """Send every frame of one message in one write, then hand them to the socket now.
 
         Twisted's transport keeps each write until the loop's next turn; a callback that updates
         many sessions would hold all their messages back until it ends (bokeh serve's Tornado
@@ -58,11 +58,14 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
         """
         if self.state != self.STATE_OPEN:
             return
-        for frame in frames:
-            if isinstance(frame, str):
-                self.sendMessage(frame.encode("utf-8"), False)
-            else:
-                self.sendMessage(frame, True)
+        if self.send_state == self.SEND_STATE_GROUND and self._perMessageCompress is None and not self.send_queue:
+            self.transport.write(websocket_bytes(frames))
+        else:  # autobahn is mid-message, compressing or queueing: let it frame them
+            for frame in frames:
+                if isinstance(frame, str):
+                    self.sendMessage(frame.encode("utf-8"), False)
+                else:
+                    self.sendMessage(frame, True)
         transport = self.transport
         if getattr(transport, "TLS", False) or getattr(transport, "disconnecting", True) or transport.disconnected:
             return  # leave closing and TLS connections to the reactor

@@ -955,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: skipped {kind}: {why}", flush=True)
     if not kinds:
         parser.error("no server kind to run")
-    profiler = Profiler(args.profile)
+    profiler = Profiler(args.profile, rate=int(os.environ.get("BENCH_PROFILE_RATE", "100")))
     signal.signal(signal.SIGTERM, _terminate)
     tree, snapshot = "the work tree", None
     if args.server_root:

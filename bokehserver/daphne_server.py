@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pprint
 import socket
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import daphne.server  # noqa: F401  (installs the asyncio reactor before Twisted is imported elsewhere)
+import autobahn.websocket.protocol as _autobahn_protocol
+import txaio
 from daphne.http_protocol import HTTPFactory
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -72,6 +75,17 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
         do_write = getattr(transport, "doWrite", None)
         if do_write is not None and (transport.dataBuffer or transport._tempDataBuffer):
             do_write()  # a failure stays in the transport, which the reactor reports on its next write
+
+
+def _pformat_if_logged(obj: Any, *args: Any, **kwargs: Any) -> str:
+    """autobahn pretty-prints its whole configuration for a debug line at every websocket
+    connection, logged or not: a fifth of a handshake's CPU. Format only when debug is on."""
+    if txaio.get_global_log_level() in ("debug", "trace"):
+        return pprint.pformat(obj, *args, **kwargs)
+    return "(autobahn debug logging is off)"
+
+
+_autobahn_protocol.pformat = _pformat_if_logged
 
 
 class TrackingHTTPFactory(HTTPFactory):

@@ -15,6 +15,7 @@ from bokeh.settings import settings as bokeh_settings
 from . import app_code, conf, control
 from .application_context import ApplicationContext
 from .origins import create_hosts_allowlist
+from .heap import freeze_startup_objects
 from .records import SessionRecords
 from .registry import AppSpec, normalize_routes
 from .session import ServerSession
@@ -293,6 +294,7 @@ class BokehASGI:
         if self._started:
             return
         self._started = True
+        freeze_startup_objects()
         self._worker.start()
         if self.records is not None:
             self._worker.spawn(self._close_orphan_records(), name="session-records-orphans")

@@ -1,4 +1,4 @@
-"""The benchmark suite runs end to end: ``bench/run.py --quick`` against runbokeh and bokeh serve.
+"""The benchmarks run end to end: ``bench/run.py --quick`` against runbokeh and bokeh serve, and ``gc_pauses.py``.
 
 Only that it runs and prints every scenario is checked, never how fast anything is.
 """
@@ -32,3 +32,14 @@ def test_quick_benchmark_runs_end_to_end() -> None:
         assert rows, f"no table row for scenario {scenario!r}\n{report}"
         assert not any("FAILED" in row for row in rows), report
     assert not any(line.startswith("FAILED ") for line in lines), report
+
+
+def test_gc_pauses_runs_every_variant() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "gc_pauses.py"), "--sessions", "2"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:]}
+    assert set(rows) == {"bokehserver", "no-freeze", "bokeh-models"}, done.stdout
+    assert int(rows["bokehserver"][3].replace(",", "")) > 0 == int(rows["no-freeze"][3].replace(",", "")), done.stdout

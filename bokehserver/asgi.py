@@ -14,8 +14,8 @@ from bokeh.settings import settings as bokeh_settings
 
 from . import app_code, conf, control
 from .application_context import ApplicationContext
-from .origins import create_hosts_allowlist
 from .heap import freeze_startup_objects
+from .origins import create_hosts_allowlist
 from .records import SessionRecords
 from .registry import AppSpec, normalize_routes
 from .session import ServerSession

@@ -55,10 +55,11 @@ class _ClassFacts:
         for name in cls.properties(_with_props=True):
             descriptor = cls.lookup(name)
             target = getattr(descriptor, "aliased_name", name)  # an alias answers for what it aliases
+            holder = cls.lookup(target)
             # bokeh's test reads only the class's __overridden_defaults__, so the class serves as the model
-            unstable = _bokeh_has_unstable_default(cls.lookup(target), cls)
+            unstable = _bokeh_has_unstable_default(holder, cls)
             if unstable:
-                if self._starts_empty(cls, cls.lookup(target)):
+                if self._starts_empty(cls, holder):
                     self.deferred[name] = target
                 else:
                     self.eager.append((name, descriptor))
@@ -97,8 +98,8 @@ def _facts(cls: type[HasProps]) -> _ClassFacts:
 def _init(self: HasProps, **properties: Any) -> None:
     """``HasProps.__init__`` that leaves empty container defaults to their first read.
 
-    bokeh makes every unstable default at once; the empty containers among them are a quarter
-    of building a document and ~60 % of its memory, and most are never read.
+    bokeh makes every unstable default at once; the empty containers among them are two thirds of
+    building a small app's document and of its memory, and most are never read.
     """
     super(HasProps, self).__init__()
     self._property_values = {}

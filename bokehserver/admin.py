@@ -45,5 +45,10 @@ class BokehSessionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Expire selected sessions (their pages reconnect to a fresh session)", permissions=["delete"])
     def expire(self, request: Any, queryset: Any) -> None:
-        here, asked = async_to_sync(expire_sessions)(list(queryset))
-        messages.success(request, f"Expired {here} sessions in this process; asked other processes about {asked}.")
+        result = async_to_sync(expire_sessions)(list(queryset))
+        messages.success(request, f"Expired {result.ended} sessions ({result.here} in this process, "
+                                  f"{result.elsewhere} in other processes).")
+        if result.unreachable:
+            shown = ", ".join(session_id[:12] for session_id in result.unreachable[:10])
+            messages.warning(request, f"{len(result.unreachable)} sessions were not expired: their server "
+                                      f"processes did not answer ({shown}).")

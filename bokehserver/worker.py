@@ -60,8 +60,14 @@ class Worker:
         if name:
             task.set_name(name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        """Forget a task; one that died of an exception says so now, not at interpreter exit."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("Background task %s died", task.get_name(), exc_info=task.exception())
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Cancel every task and wait up to ``timeout`` seconds for them to end."""

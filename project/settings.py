@@ -56,6 +56,13 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("BOKEHSERVER_DB", str(BASE_DIR / "db.sqlite3")),
+        # app code, record writes and the admin write from several threads and processes: wait for
+        # the lock instead of failing with "database is locked"
+        "OPTIONS": {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
         # a file, not memory: app code runs on threads, and tests count the connections to it
         "TEST": {"NAME": os.environ.get("BOKEHSERVER_TEST_DB", str(BASE_DIR / "test-db.sqlite3"))},
     }
@@ -65,7 +72,8 @@ if os.environ.get("BOKEHSERVER_REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ["BOKEHSERVER_REDIS_URL"]]},
+            # longer than channels-redis's 5 s blocking receive (redis-py 8 defaults to 5 s)
+            "CONFIG": {"hosts": [{"address": os.environ["BOKEHSERVER_REDIS_URL"], "socket_timeout": 30}]},
         }
     }
 else:

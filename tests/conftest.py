@@ -19,6 +19,8 @@ from typing import Any, NoReturn
 
 import pytest
 
+from processes import kill_group
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
 REQUIRE_SERVICES_ENV = "BOKEHSERVER_REQUIRE_SERVICES"
@@ -136,8 +138,8 @@ class E2ETimeout(BaseException):
 
 @pytest.fixture
 def hard_timeout() -> Iterator[float]:
-    """Abort a blocking test (e.g. a bokeh.client call the server never answers) after 60 s."""
-    seconds = 60.0
+    """Abort a blocking test (e.g. a bokeh.client call the server never answers) after 180 s."""
+    seconds = 180.0
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield seconds
         return
@@ -220,7 +222,7 @@ class BokehServerProcess:
             if "Traceback" in line or re.search(r"\b(ERROR|CRITICAL)\b", line)
         ]
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         """Start the process and return once the port accepts and BokehJS is served; fail otherwise."""
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(self.command)}\n".encode())
@@ -277,6 +279,7 @@ class BokehServerProcess:
             except subprocess.TimeoutExpired:
                 with open(self.log_path, "ab") as log:
                     log.write(f"[conftest] still running {wait:.0f} s after {sig.name}\n".encode())
+        kill_group(proc)  # workers it forked, should any outlive it
         return proc.returncode
 
     def __repr__(self) -> str:
@@ -310,7 +313,7 @@ def bokeh_server_factory(
 ) -> Iterator[Callable[..., BokehServerProcess]]:
     """Start ``runbokeh`` servers that live until the end of the module.
 
-    Call it as ``factory(*runbokeh_args, port=None, prefix="", env=None, timeout=30.0)``; it returns
+    Call it as ``factory(*runbokeh_args, port=None, prefix="", env=None, timeout=120.0)``; it returns
     a started :class:`BokehServerProcess`. With no positional args the server serves the apps of
     ``project.settings`` (/sliders, /dirapp, /widgets).
     """
@@ -322,7 +325,7 @@ def bokeh_server_factory(
         port: int | None = None,
         prefix: str = "",
         env: dict[str, str] | None = None,
-        timeout: float = 30.0,
+        timeout: float = 120.0,
     ) -> BokehServerProcess:
         port = port or free_port()
         server = BokehServerProcess(
@@ -375,7 +378,7 @@ def chromium_browser(chromium_executable: str) -> Iterator[Any]:
 def chromium_page(chromium_browser: Any) -> Iterator[ChromiumPage]:
     """A page in its own browser context; console errors and uncaught exceptions land in ``.errors``."""
     context = chromium_browser.new_context(viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(60_000)
     page = context.new_page()
     result = ChromiumPage(page=page)
 

@@ -19,6 +19,7 @@ from bokehserver import app_code
 from bokehserver.app_code import is_async_callable, run_app_code, thread_count, use_threads
 from bokehserver.application_context import ApplicationContext
 from examples.measurements.models import Measurement
+from waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,16 +80,11 @@ async def test_orm_in_callbacks_and_async_orm_in_coroutine_callbacks():
         div.text = f"{await Measurement.objects.acount()} rows (async)"
 
     periodic = doc.add_periodic_callback(sync_tick, 30)
-    for _ in range(100):
-        if await Measurement.objects.filter(label="periodic").acount() >= 2:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: div.text.endswith(" rows") and int(div.text.split()[0]) >= 3)
     doc.remove_periodic_callback(periodic)
+    assert await Measurement.objects.filter(label="periodic").acount() >= 2
     doc.add_next_tick_callback(async_tick)
-    for _ in range(100):
-        if div.text.endswith("(async)"):
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: div.text.endswith("(async)"))
     assert div.text == f"{await Measurement.objects.acount()} rows (async)"
     await _stop(ctx)
 
@@ -124,13 +120,24 @@ async def test_a_blocking_callback_delays_only_its_own_session():
     ctx = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Div(name="d")))), url="/block")
     slow = await ctx.create_session_if_needed("slow")
     fast = await ctx.create_session_if_needed("fast")
-    slow.document.add_next_tick_callback(lambda: time.sleep(1.0))
-    await asyncio.sleep(0.05)
-    started = time.perf_counter()
-    await fast.with_document_locked(lambda: setattr(fast.document.select_one({"name": "d"}), "text", "done"))
-    elapsed = time.perf_counter() - started
-    assert fast.document.select_one({"name": "d"}).text == "done"
-    assert elapsed < 0.5, f"another session's blocking callback held this one for {elapsed:.3f} s"
+    blocking, release = threading.Event(), threading.Event()
+
+    def block():
+        blocking.set()
+        release.wait(30)
+
+    slow.document.add_next_tick_callback(block)
+    await eventually(blocking.is_set)
+    try:
+        # the slow session's code holds its thread until released: the fast one must not wait for it
+        await asyncio.wait_for(
+            fast.with_document_locked(lambda: setattr(fast.document.select_one({"name": "d"}), "text", "done")),
+            timeout=20,
+        )
+        assert fast.document.select_one({"name": "d"}).text == "done"
+        assert not release.is_set()
+    finally:
+        release.set()
     await _stop(ctx)
 
 
@@ -147,11 +154,7 @@ async def test_thousand_callbacks_leave_no_database_connection_open():
 
     for i in range(1000):
         sessions[i % 4].document.add_next_tick_callback(query)
-    for _ in range(500):
-        if done[0] == 1000:
-            break
-        await asyncio.sleep(0.02)
-    assert done[0] == 1000
+    await eventually(lambda: done[0] == 1000, timeout=60)
     after = await asyncio.to_thread(_open_db_files)
     assert after <= before, f"{after - before} database connections left open by app code"
     await _stop(ctx)

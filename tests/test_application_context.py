@@ -12,6 +12,8 @@ from bokeh.models import Div
 
 from bokehserver.application_context import ApplicationContext, ApplicationError
 
+from waiting import eventually
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -26,13 +28,13 @@ async def test_shared_feed_reaches_every_session_from_one_periodic_callback():
     try:
         await ctx.run_load_hook()
         sessions = [await ctx.create_session_if_needed(f"viewer{i}") for i in range(3)]
-        await asyncio.sleep(0.75)
+
+        def columns():
+            return [list(s.document.select_one({"name": "source"}).data["price"]) for s in sessions]
+
+        await eventually(lambda: all(len(c) >= 2 for c in columns()))
         await ctx.run_unload_hook()  # stop publishing; an update in flight still reaches everyone
-        await asyncio.sleep(0.1)
-        columns = [list(s.document.select_one({"name": "source"}).data["price"]) for s in sessions]
-        assert len(columns[0]) >= 2
-        tails = [c[-2:] for c in columns]
-        assert tails[0] == tails[1] == tails[2]
+        await eventually(lambda: len({tuple(c[-2:]) for c in columns()}) == 1, what="every viewer got the last updates")
     finally:
         await _stop(ctx)
 
@@ -94,9 +96,9 @@ async def test_async_session_hooks_are_awaited_and_destroy_runs_after_callbacks_
 async def test_unused_sessions_expire_after_their_lifetime_only():
     ctx = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Div()))), url="/e")
     try:
-        await ctx.create_session_if_needed("e1")
+        [session] = [await ctx.create_session_if_needed("e1")]
         assert await ctx.cleanup_sessions(10_000) == 0
-        await asyncio.sleep(0.06)
+        await eventually(lambda: session.milliseconds_since_last_unsubscribe >= 50)
         assert await ctx.cleanup_sessions(50) == 1
         assert ctx.sessions == []
     finally:

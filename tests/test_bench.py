@@ -5,22 +5,18 @@ Only that it runs and prints every scenario is checked, never how fast anything 
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from processes import REPO_ROOT, run_in_group
+
 SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire")
 
 
 @pytest.mark.e2e
 def test_quick_benchmark_runs_end_to_end() -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / "run.py"), "--quick"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )
+    done = run_in_group([sys.executable, str(REPO_ROOT / "bench" / "run.py"), "--quick"], timeout=900)
     report = f"exit {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
     assert done.returncode == 0, report
     lines = done.stdout.splitlines()
@@ -35,10 +31,7 @@ def test_quick_benchmark_runs_end_to_end() -> None:
 
 
 def test_gc_pauses_runs_every_variant() -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / "gc_pauses.py"), "--sessions", "2"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-    )
+    done = run_in_group([sys.executable, str(REPO_ROOT / "bench" / "gc_pauses.py"), "--sessions", "2"], timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:]}
     assert set(rows) == {"bokehserver", "no-freeze", "bokeh-models"}, done.stdout

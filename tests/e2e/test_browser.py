@@ -16,7 +16,7 @@ from bokeh.embed import server_document
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
-WAIT_MS = 15_000
+WAIT_MS = 60_000  # bounds a failure only: pages load slowly on a busy machine
 
 DOCUMENT_READY_JS = """(name) => window.Bokeh !== undefined && Bokeh.documents.length === 1
     && Bokeh.documents[0].get_model_by_name(name) != null"""

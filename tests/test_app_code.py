@@ -94,7 +94,7 @@ async def test_two_sessions_threads_interleave_with_their_own_curdoc():
     a = await ctx.create_session_if_needed("a")
     b = await ctx.create_session_if_needed("b")
     wrong: list[str] = []
-    overlap = threading.Barrier(2, timeout=5)
+    overlap = threading.Barrier(2, timeout=60)
 
     def make(doc, label):
         def work():

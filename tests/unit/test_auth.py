@@ -57,7 +57,7 @@ async def test_websocket_of_a_guarded_app_needs_the_logged_in_user(web_app, asyn
     anonymous = WebsocketCommunicator(application, "/secret/ws", subprotocols=["bokeh", token])
     connected, _ = await anonymous.connect()
     assert connected
-    output = await anonymous.receive_output(timeout=3)
+    output = await anonymous.receive_output(timeout=bk.TIMEOUT)
     assert output == {"type": "websocket.close", "code": CloseCode.FORBIDDEN, "reason": "login required"}
 
     await async_client.aforce_login(user)

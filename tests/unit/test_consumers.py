@@ -71,7 +71,7 @@ def changes(messages, model_id: str) -> list[dict[str, Any]]:
 
 async def test_connect_accepts_bokeh_subprotocol_and_sends_ack_first(slider_server, ws, bk):
     comm = ws("/app")
-    assert await comm.connect(timeout=3.0) == (True, "bokeh")
+    assert await comm.connect(timeout=bk.TIMEOUT) == (True, "bokeh")
     ack = await bk.read_message(comm)
     assert ack.msgtype == "ACK"
     assert "num_buffers" not in ack.header and "reqid" not in ack.header
@@ -110,7 +110,7 @@ async def test_server_info_reply_carries_version_info(slider_server, open_sessio
 
 async def test_frames_sent_before_the_ack_is_read_are_answered_after_it(slider_server, ws, bk):
     comm = ws("/app")
-    assert await comm.connect(timeout=3.0) == (True, "bokeh")
+    assert await comm.connect(timeout=bk.TIMEOUT) == (True, "bokeh")
     request = bk.protocol.create("PULL-DOC-REQ")
     await bk.send_message(comm, request)
     first = await bk.read_message(comm)
@@ -212,7 +212,7 @@ async def test_session_survives_a_disconnect_and_a_reconnect_gets_it_back(slider
     patch = bk.client_patch(doc, lambda d: setattr(d.get_model_by_name("s"), "value", 4))
     reply, _ = await bk.request(first, patch)
     assert reply.msgtype == "OK"
-    await first.disconnect(timeout=3.0)
+    await first.disconnect(timeout=bk.TIMEOUT)
 
     [session] = slider_server.get_sessions("/app")
     assert session.connection_count == 0
@@ -392,7 +392,7 @@ async def test_expired_token_is_refused_even_for_a_live_session(slider_server, w
 
 async def test_foreign_origin_is_refused_before_accept(slider_server, ws, open_session, bk, bokeh_warnings):
     comm = ws("/app", headers=[(b"origin", b"http://evil.example.com")])
-    assert await comm.connect(timeout=3.0) == (False, 4003)
+    assert await comm.connect(timeout=bk.TIMEOUT) == (False, 4003)
     assert_warned_without_traceback(bokeh_warnings, "evil.example.com")
     assert slider_server.get_sessions("/app") == []
     await assert_still_serves(bk, open_session, headers=[(b"origin", b"http://localhost:5006")])

@@ -43,12 +43,13 @@ class BokehSessionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: Any, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Expire selected sessions (their pages reconnect to a fresh session)", permissions=["delete"])
+    @admin.action(description="End selected sessions (their pages show why; a reload starts a new session)",
+                  permissions=["delete"])
     def expire(self, request: Any, queryset: Any) -> None:
-        result = async_to_sync(expire_sessions)(list(queryset))
-        messages.success(request, f"Expired {result.ended} sessions ({result.here} in this process, "
+        result = async_to_sync(expire_sessions)(list(queryset), reason="ended by an administrator")
+        messages.success(request, f"Ended {result.ended} sessions ({result.here} in this process, "
                                   f"{result.elsewhere} in other processes).")
         if result.unreachable:
             shown = ", ".join(session_id[:12] for session_id in result.unreachable[:10])
-            messages.warning(request, f"{len(result.unreachable)} sessions were not expired: their server "
+            messages.warning(request, f"{len(result.unreachable)} sessions were not ended: their server "
                                       f"processes did not answer ({shown}).")

@@ -13,9 +13,11 @@ from bokeh.document import Document
 from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
-from . import _compat
+from . import _compat, signals
+from .access import login_key_of, owner_in
 from .app_code import run_app_code
 from .callbacks import ServerCallbacks
+from .ending import ENDED_CLOSE_CODE, EndedSessions, close_reason, show_notice
 from .records import SessionRecords
 from .session import ServerSession
 from .worker import Worker
@@ -25,11 +27,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "BokehSessionContext")
+__all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "BokehSessionContext", "SessionEnded")
 
 
 class ApplicationError(Exception):
     """The app's code failed while building a session's document."""
+
+
+class SessionEnded(Exception):
+    """The session was ended on purpose (logout, the admin): its id and token open nothing any more."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class BokehServerContext(ServerContext):
@@ -133,6 +143,7 @@ class ApplicationContext:
         self._sessions: dict[str, ServerSession] = {}
         self._pending_sessions: dict[str, asyncio.Future[ServerSession]] = {}
         self._session_contexts: dict[str, BokehSessionContext] = {}
+        self._ended = EndedSessions()
         self._server_context = BokehServerContext(self)
         self.server_callbacks = ServerCallbacks(lambda: self._worker, f"app {url}")
         if not any(isinstance(h, _compat.SessionDestroyedHandler) for h in application.handlers):
@@ -234,6 +245,9 @@ class ApplicationContext:
             del self._pending_sessions[session_id]
 
     async def _build_session(self, session_id: str, request: RequestProxy | None, token: str | None) -> ServerSession:
+        ended = self._ended.reason(session_id)
+        if ended is not None:
+            raise SessionEnded(ended)
         doc = Document()
         context = BokehSessionContext(session_id, self._server_context, doc, logout_url=self._logout_url)
         if request is not None:
@@ -256,6 +270,9 @@ class ApplicationContext:
             worker=self._worker,
             label=f"{self._url} session {session_id}",
         )
+        session.owner = owner_in(get_token_payload(token)) if token else None
+        if session.owner is not None and request is not None:
+            session.login_key = login_key_of(request.cookies)
         self._sessions[session_id] = session
         self._session_contexts[session_id] = context
         context._set_session(session)
@@ -263,6 +280,8 @@ class ApplicationContext:
             records, url = self._records, self._url or "/"
             records.created(url, session)
             session.observer = lambda s: records.changed(url, s)
+        signals.send(signals.session_created, ApplicationContext, session=session, app_path=self._url,
+                     request=context.request)
         return session
 
     def _initialize_document(self, doc: Document, session_id: str) -> None:
@@ -294,6 +313,7 @@ class ApplicationContext:
             return False
         context = self._session_contexts.pop(session.id, None)
         self._sessions.pop(session.id, None)
+        signals.send(signals.session_destroyed, ApplicationContext, session=session, app_path=self._url)
         if context is not None:
             for handler in self._application.handlers:
                 try:
@@ -301,6 +321,25 @@ class ApplicationContext:
                 except Exception:
                     logger.exception("Error in on_session_destroyed hook of app %s (session %s)", self._url, session.id)
         return True
+
+    def ended_reason(self, session_id: str) -> str | None:
+        """Why ``session_id`` was ended on purpose, or None: its id and token open nothing again."""
+        return self._ended.reason(session_id)
+
+    async def end_session(self, session: ServerSession, reason: str) -> bool:
+        """End ``session`` for good: its pages show ``reason``, its sockets close, its hooks run."""
+        if session.destroyed:
+            return False
+        self._ended.add(session.id, reason)
+        if session.connection_count:
+            try:
+                await session.with_document_locked_on_loop(show_notice, session.document, reason)
+            except Exception:
+                logger.exception("Could not show session %s of %s why it ended", session.id, self._url)
+            for connection in session.connections:
+                await connection.close(ENDED_CLOSE_CODE, close_reason(reason))
+        logger.info("Ended session %s of %s: %s", session.id, self._url, reason)
+        return await self.discard_session(session, force=True)
 
     def _destroy_locked(self, session: ServerSession) -> None:
         # with_document_locked counts this call as one block: more means someone else waits.

@@ -12,7 +12,8 @@ from bokeh.application import Application
 from bokeh.resources import Resources
 from bokeh.settings import settings as bokeh_settings
 
-from . import app_code, conf, control
+from . import app_code, conf, control, logins
+from .access import AccessRules
 from .application_context import ApplicationContext
 from .heap import freeze_startup_objects
 from .origins import create_hosts_allowlist
@@ -49,7 +50,7 @@ class BokehASGI:
         extra_websocket_origins: list[str] | None = None,
         extra_patterns: list[Any] | None = None,
         secret_key: str | bytes | None = None,
-        sign_sessions: bool = False,
+        sign_sessions: bool | None = False,
         generate_session_ids: bool = True,
         keep_alive_milliseconds: int = 37000,
         check_unused_sessions_milliseconds: int = 17000,
@@ -70,6 +71,8 @@ class BokehASGI:
         argv: list[str] | None = None,
         record_interval_milliseconds: int = 0,
         login_required: bool | list[str] = False,
+        access: Mapping[str, Any] | None = None,
+        login_check_milliseconds: int = 17000,
         app_code_threads: int | None = None,
     ) -> None:
         if not isinstance(applications, Mapping):
@@ -80,6 +83,9 @@ class BokehASGI:
         self._websocket_origins = set(extra_websocket_origins or ())
         self._extra_patterns = list(extra_patterns or ())
         self._extra_resolver: Any = None
+        self.access = AccessRules(self._applications, access, login_required)
+        if sign_sessions is None:
+            sign_sessions, secret_key = signing(secret_key, restricted=self.access.restricted)
         if isinstance(secret_key, str):
             secret_key = secret_key.encode("utf-8")
         if sign_sessions and not secret_key:
@@ -108,18 +114,14 @@ class BokehASGI:
         self.exclude_headers = exclude_headers
         self.include_cookies = include_cookies
         self.exclude_cookies = exclude_cookies
-        if isinstance(login_required, bool):
-            self._login_required: bool | set[str] = login_required
-        else:
-            self._login_required = {p.rstrip("/") or "/" for p in login_required}
-            unknown = self._login_required - set(self._applications)
-            if unknown:
-                raise ValueError(f"login_required names apps that are not served: {sorted(unknown)}")
         if app_code_threads is not None:
             app_code.use_threads(app_code_threads)
         self._worker = Worker()
         self._worker.add_job("cleanup-sessions", self.check_unused_sessions_milliseconds, self.cleanup_sessions)
         self._worker.add_job("stats-log", self.stats_log_frequency_milliseconds, self.log_stats)
+        if login_check_milliseconds:
+            self._worker.add_job("login-check", login_check_milliseconds,
+                                 lambda: logins.check_logins(self._contexts.values()))
         self.records = SessionRecords() if record_interval_milliseconds else None
         if self.records is not None:
             self._worker.add_job("session-records", record_interval_milliseconds, self.records.flush)
@@ -134,10 +136,9 @@ class BokehASGI:
     def from_settings(cls, **overrides: Any) -> BokehASGI:
         """Build from ``settings.BOKEHSERVER`` (and bokeh's environment variables where unset)."""
         cfg = conf.get_config()
-        sign = cfg["SIGN_SESSIONS"]
-        if sign is None:
+        sign, secret = cfg["SIGN_SESSIONS"], cfg["SECRET_KEY"] or bokeh_settings.secret_key()
+        if sign is None and "BOKEH_SIGN_SESSIONS" in os.environ:
             sign = bokeh_settings.sign_sessions()
-        secret = cfg["SECRET_KEY"] or bokeh_settings.secret_key()
         options: dict[str, Any] = dict(
             prefix=cfg["PREFIX"],
             extra_websocket_origins=create_hosts_allowlist(cfg["ALLOW_WEBSOCKET_ORIGIN"], cfg["PORT"]),
@@ -161,6 +162,8 @@ class BokehASGI:
             argv=list(cfg["APP_ARGV"]),
             record_interval_milliseconds=cfg["RECORD_INTERVAL_MILLISECONDS"],
             login_required=cfg["LOGIN_REQUIRED"],
+            access=cfg["ACCESS"],
+            login_check_milliseconds=cfg["LOGIN_CHECK_MILLISECONDS"],
         )
         options.update(overrides)
         apps = options.pop("applications", cfg["APPS"])
@@ -227,12 +230,8 @@ class BokehASGI:
         return self._started
 
     def requires_login(self, app_path: str | None = None) -> bool:
-        """Whether ``app_path`` (or, with None, any app or the index) needs a logged-in user."""
-        if isinstance(self._login_required, bool):
-            return self._login_required
-        if app_path is None:
-            return bool(self._login_required)
-        return (app_path or "/") in self._login_required
+        """Whether ``app_path`` (or, with None, the index of apps) needs a logged-in user."""
+        return self.access.rule_for(app_path).needs_user
 
     @property
     def extra_patterns(self) -> list[Any]:
@@ -321,15 +320,17 @@ class BokehASGI:
             await self.records.flush()
         await self._worker.stop(timeout=5.0 if wait else 0.0)
 
-    async def expire_session(self, app_path: str, session_id: str) -> bool:
-        """Close a session's websockets and destroy it now (its hooks run); False if not here."""
+    async def expire_session(self, app_path: str, session_id: str, reason: str = "ended by the server") -> bool:
+        """End a session for good (its pages show ``reason``, its hooks run); False if not here."""
         context = self.context_for(app_path)
         session = context.find_session(session_id) if context is not None else None
         if session is None:
             return False
-        for connection in session.connections:
-            await connection.close(4010, "session expired by the server")
-        return await context.discard_session(session, force=True)
+        return await context.end_session(session, reason)
+
+    async def end_login_sessions(self, digest: str, reason: str) -> int:
+        """End every session that came with the Django login whose key has this ``login_digest``."""
+        return await logins.end_login_sessions(self._contexts.values(), digest, reason)
 
     async def _close_orphan_records(self) -> None:
         from asgiref.sync import sync_to_async
@@ -370,6 +371,19 @@ class BokehASGI:
 
             self._asgi = bokeh_asgi_application(get_asgi_application())
         await self._asgi(scope, receive, send)
+
+
+def signing(secret_key: str | bytes | None, *, restricted: bool) -> tuple[bool, str | bytes | None]:
+    """Whether to sign session ids and tokens when nobody said, and with what.
+
+    Unsigned, as bokeh serve, while every app is public; once an app needs a user, tokens carry
+    that user's id and are signed: with the configured key, else the site's SECRET_KEY.
+    """
+    if not restricted:
+        return False, secret_key
+    from django.conf import settings
+
+    return True, secret_key or settings.SECRET_KEY
 
 
 def bokeh_asgi_application(http_application: Callable[..., Awaitable[None]]) -> Any:

@@ -25,7 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "PORT": 5006,
     # Secret used to sign session ids and tokens; None falls back to BOKEH_SECRET_KEY.
     "SECRET_KEY": None,
-    # Sign session ids and tokens; None falls back to BOKEH_SIGN_SESSIONS.
+    # Sign session ids and tokens; None: BOKEH_SIGN_SESSIONS if set, else signed exactly when an app
+    # needs a user (ACCESS, LOGIN_REQUIRED), with SECRET_KEY or else the site's own SECRET_KEY.
     "SIGN_SESSIONS": None,
     # Create a session id when a page request brings none (off for external-signed ids).
     "GENERATE_SESSION_IDS": True,
@@ -44,9 +45,17 @@ DEFAULTS: dict[str, Any] = {
     "INDEX_TEMPLATE": None,
     # Favicon file; "none" disables /favicon.ico.
     "ICO_PATH": None,
-    # Django auth in front of apps: True for every app, or a list of app paths. Pages redirect
-    # to settings.LOGIN_URL; autoload.js, metadata and websockets of anonymous users get 403/4003.
+    # Django auth in front of apps: True for every app, or a list of app paths (shorthand for
+    # ACCESS rules of "login"). Pages redirect to settings.LOGIN_URL; autoload.js shows the refusal
+    # in the page; metadata answers 403 and websockets close with 4003.
     "LOGIN_REQUIRED": False,
+    # App path -> who may open it: "public", "login", "perm:app_label.codename[,...]", a callable
+    # taking the request (sync or async) or its dotted "module:callable". Unlisted apps follow
+    # LOGIN_REQUIRED. A session belongs to the user who opened it, whatever the rule.
+    "ACCESS": {},
+    # How often live sessions of logged-in users are checked against their Django login (logged
+    # out elsewhere, login expired, user deactivated); such sessions are ended. 0 turns it off.
+    "LOGIN_CHECK_MILLISECONDS": 17000,
     # Threads that run synchronous app code (modify_doc, callbacks, hooks) off the event loop;
     # 0 runs it on the loop as bokeh serve does (faster, but no ORM or blocking calls in app code).
     "APP_CODE_THREADS": 32,

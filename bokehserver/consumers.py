@@ -17,8 +17,10 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import registry
-from .application_context import ApplicationContext, ApplicationError
+from . import registry, signals
+from .access import owner_in, owner_of, websocket_user
+from .application_context import ApplicationContext, ApplicationError, SessionEnded
+from .ending import close_reason
 from .connection import ServerConnection
 from .frames import SEND_FRAMES, Frames
 from .origins import check_whitelist
@@ -120,10 +122,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
         else:
             await self.accept()
         try:
-            context, session_id, token = self._authorize(subprotocols)
-            session = await context.create_session_if_needed(session_id, RequestProxy.from_scope(self.scope), token)
+            request = RequestProxy.from_scope(self.scope)
+            context, session_id, token = await self._authorize(subprotocols, request)
+            session = await context.create_session_if_needed(session_id, request, token)
         except Refused as exc:
             await self._refuse(exc.code, exc.reason)
+            return
+        except SessionEnded as exc:
+            await self._refuse(CloseCode.SESSION_EXPIRED, close_reason(exc.reason))
             return
         except ApplicationError as exc:
             await self._refuse(CloseCode.APPLICATION_ERROR, f"application failed: {exc}"[:120])
@@ -137,6 +143,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.state = ConnectionState.OPEN
         logger.debug("WebSocket connection opened for %s session %s", context.url, session.id)
         await self.connection.send_message(protocol.create("ACK"))
+        signals.send(signals.connection_opened, SessionConsumer, session=session, app_path=context.url, request=request)
 
     def _header(self, name: str) -> str | None:
         wanted = name.encode("latin-1")
@@ -145,16 +152,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 return value.decode("latin-1")
         return None
 
-    def _authorize(self, subprotocols: list[str]) -> tuple[ApplicationContext, str, str]:
+    async def _authorize(self, subprotocols: list[str], request: RequestProxy) -> tuple[ApplicationContext, str, str]:
         web_app = self.web_app
         route = web_app.route_for(self.scope["url_route"]["kwargs"].get("app_path", ""))
         context = web_app.context_for(route) if route is not None else None
         if context is None:
             raise Refused(CloseCode.NOT_FOUND, f"no Bokeh application at {route}")
-        if web_app.requires_login(context.url):
-            user = self.scope.get("user")
-            if user is None or not user.is_authenticated:
-                raise Refused(CloseCode.FORBIDDEN, "login required")
+        rule = web_app.access.rule_for(context.url)
+        user = await websocket_user(self.scope, request.cookies) if rule.needs_user else None
+        if rule.needs_user and not await rule.allows(user, request):
+            raise Refused(CloseCode.FORBIDDEN, "permission denied" if user.is_authenticated else "login required")
         if len(subprotocols) != 2 or subprotocols[0] != "bokeh":
             raise Refused(CloseCode.FORBIDDEN, "Subprotocol header is not 'bokeh' followed by a session token")
         token = subprotocols[1]
@@ -171,6 +178,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
             raise Refused(CloseCode.FORBIDDEN, "Session expiry has not been provided")
         if calendar.timegm(dt.datetime.now(dt.timezone.utc).timetuple()) >= expiry:
             raise Refused(CloseCode.FORBIDDEN, "Token is expired; a longer session token expiration can be configured")
+        owner = owner_in(payload)
+        if owner is not None:
+            if user is None:
+                user = await websocket_user(self.scope, request.cookies)
+            if owner_of(user) != owner:
+                raise Refused(CloseCode.FORBIDDEN, "session belongs to another user")
+        existing = context.find_session(session_id)
+        if existing is not None and existing.owner != owner:
+            raise Refused(CloseCode.FORBIDDEN, "session belongs to another user")
         return context, session_id, token
 
     async def _refuse(self, code: CloseCode, reason: str) -> None:
@@ -222,6 +238,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         session = connection._session
         logger.debug("WebSocket connection closed: code=%s", code)
         connection.detach_session()
+        signals.send(signals.connection_closed, SessionConsumer, session=session, app_path=connection.application_context.url,
+                     code=code)
         if session is not None:
             try:
                 await session.notify_connection_lost()

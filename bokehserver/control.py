@@ -14,17 +14,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .access import login_digest
+
 if TYPE_CHECKING:
     from .asgi import BokehASGI
     from .models import BokehSession
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("CONTROL_GROUP", "ExpireResult", "expire_sessions", "listen")
+__all__ = ("CONTROL_GROUP", "ExpireResult", "end_login_sessions", "expire_sessions", "listen")
 
 CONTROL_GROUP = "bokehserver.control"
 EXPIRE = "bokehserver.expire"
 EXPIRED = "bokehserver.expired"
+END_LOGIN = "bokehserver.end_login"
 HOST = socket.gethostname()
 # How long the asker waits for other processes to answer.
 REPLY_SECONDS = 10.0
@@ -51,8 +54,9 @@ def _is_local(host: str, pid: int) -> bool:
     return host == HOST and pid == os.getpid()
 
 
-async def expire_sessions(records: Iterable[BokehSession], *, reply_seconds: float = REPLY_SECONDS) -> ExpireResult:
-    """Expire the sessions behind ``records``, wherever they live, and say what happened."""
+async def expire_sessions(records: Iterable[BokehSession], *, reason: str = "ended by the server",
+                          reply_seconds: float = REPLY_SECONDS) -> ExpireResult:
+    """End the sessions behind ``records`` for ``reason``, wherever they live, and say what happened."""
     from channels.layers import get_channel_layer
 
     from . import registry
@@ -63,7 +67,7 @@ async def expire_sessions(records: Iterable[BokehSession], *, reply_seconds: flo
         if record.destroyed_at is not None:
             continue
         if _is_local(record.host, record.pid):
-            if await registry.get_web_application().expire_session(record.app_path, record.session_id):
+            if await registry.get_web_application().expire_session(record.app_path, record.session_id, reason):
                 result.here += 1
             continue
         remote[record.session_id] = record
@@ -78,7 +82,7 @@ async def expire_sessions(records: Iterable[BokehSession], *, reply_seconds: flo
     for record in remote.values():
         await layer.group_send(CONTROL_GROUP, {
             "type": EXPIRE, "host": record.host, "pid": record.pid, "reply_to": reply_to,
-            "app_path": record.app_path, "session_id": record.session_id,
+            "app_path": record.app_path, "session_id": record.session_id, "reason": reason,
         })
     waiting = set(remote)
     loop = asyncio.get_running_loop()
@@ -94,6 +98,26 @@ async def expire_sessions(records: Iterable[BokehSession], *, reply_seconds: flo
             result.elsewhere += bool(reply.get("ended"))
     result.unreachable.extend(sorted(waiting))
     return result
+
+
+async def end_login_sessions(login_key: str, reason: str) -> int:
+    """End the sessions of one Django login (its user logged out) here, and ask every other process to.
+
+    Returns how many ended in this process; other processes are not waited for. Only a digest of
+    the login's session key crosses the channel layer.
+    """
+    from channels.layers import get_channel_layer
+
+    from . import registry
+
+    digest = login_digest(login_key)
+    web_app = registry.installed_web_application()
+    ended = await web_app.end_login_sessions(digest, reason) if web_app is not None else 0
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(CONTROL_GROUP, {"type": END_LOGIN, "login": digest, "reason": reason,
+                                               "host": HOST, "pid": os.getpid()})
+    return ended
 
 
 async def listen(web_app: BokehASGI, *, address: tuple[str, int] | None = None) -> None:
@@ -145,11 +169,16 @@ async def listen(web_app: BokehASGI, *, address: tuple[str, int] | None = None) 
 
 async def _serve(web_app: BokehASGI, layer: Any, message: dict[str, Any], address: tuple[str, int] | None) -> None:
     to = (message.get("host", ""), message.get("pid", -1))
-    if message.get("type") != EXPIRE or not (to == address if address else _is_local(*to)):
+    here = to == address if address else _is_local(*to)
+    if message.get("type") == END_LOGIN and not here:  # the sender ended its own sessions itself
+        await web_app.end_login_sessions(str(message.get("login")), str(message.get("reason", "logged out")))
+        return
+    if message.get("type") != EXPIRE or not here:
         return
     ended = False
     try:
-        ended = await web_app.expire_session(message["app_path"], message["session_id"])
+        ended = await web_app.expire_session(message["app_path"], message["session_id"],
+                                             str(message.get("reason", "ended by the server")))
     except Exception:
         logger.exception("Could not expire session %s of %s", message.get("session_id"), message.get("app_path"))
     reply_to = message.get("reply_to")

@@ -23,6 +23,7 @@ __all__ = (
     "AppSpecError",
     "build_application",
     "get_web_application",
+    "installed_web_application",
     "install",
     "routes_for_paths",
     "uninstall",
@@ -143,6 +144,12 @@ def uninstall(web_application: BokehASGI | None = None) -> None:
     with _lock:
         if web_application is None or _current is web_application:
             _current = None
+
+
+def installed_web_application() -> BokehASGI | None:
+    """The web application this process serves, if it serves one (never builds it)."""
+    with _lock:
+        return _current
 
 
 def get_web_application() -> BokehASGI:

@@ -15,22 +15,13 @@ def websocket_urlpatterns() -> list[Any]:
 
 
 def websocket_application() -> Any:
-    """The websocket router; it adds the Django user to the scope when the served apps need a login.
+    """The websocket router.
 
-    Looking the user up costs a session query per connection, so it happens only then.
+    The consumer looks the Django user up itself, from the session cookie, and only for apps
+    whose access rule needs a user or sessions that belong to one: a public app's websocket
+    costs no session query. A site that wraps this in Channels' ``AuthMiddlewareStack`` has its
+    ``scope["user"]`` used instead.
     """
-    from channels.auth import AuthMiddlewareStack
     from channels.routing import URLRouter
 
-    from . import registry
-
-    router = URLRouter(websocket_urlpatterns())
-    with_user = AuthMiddlewareStack(router)
-
-    async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if registry.get_web_application().requires_login():
-            await with_user(scope, receive, send)
-        else:
-            await router(scope, receive, send)
-
-    return application
+    return URLRouter(websocket_urlpatterns())

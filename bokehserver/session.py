@@ -93,6 +93,9 @@ class ServerSession:
         self._version = 0
         self._pull_cache: tuple[int, Frames] | None = None
         self.observer: Callable[[ServerSession], None] | None = None
+        # the user (primary key) whose request made the session, and the Django login it came with
+        self.owner: str | None = None
+        self.login_key: str | None = None
         self._callbacks = CallbackGroup(worker or Worker(), self._loop, self._invoke_callback, self._label)
         document.callbacks.on_change_dispatch_to(self)
         for callback in document.session_callbacks:

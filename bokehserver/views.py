@@ -1,8 +1,10 @@
 """Django views for bokeh serve's HTTP endpoints: app page, autoload.js, metadata, index, static, favicon."""
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import bokeh
@@ -12,7 +14,13 @@ from bokeh.embed.bundle import Script, bundle_for_objs_and_resources
 from bokeh.embed.elements import script_for_render_items
 from bokeh.embed.server import server_html_page_for_session
 from bokeh.embed.util import RenderItem
-from bokeh.util.token import check_token_signature, generate_jwt_token, generate_session_id, get_session_id
+from bokeh.util.token import (
+    check_token_signature,
+    generate_jwt_token,
+    generate_session_id,
+    get_session_id,
+    get_token_payload,
+)
 from django.conf import settings
 from django.http import (
     Http404,
@@ -29,8 +37,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from . import registry
+from .access import USER_KEY, owner_in, owner_of
 from .app_code import is_async_callable
-from .application_context import ApplicationContext, ApplicationError
+from .application_context import ApplicationContext, ApplicationError, SessionEnded
 from .asgi import BokehASGI
 from .request_data import RequestProxy, token_payload
 from .session import ServerSession
@@ -61,12 +70,25 @@ def _context(web_app: BokehASGI, captured: str | None) -> ApplicationContext:
     return context
 
 
-async def _anonymous(request: HttpRequest, web_app: BokehASGI, app_path: str | None) -> bool:
-    """True when ``app_path`` needs a login and the request's user has none."""
-    if not web_app.requires_login(app_path):
-        return False
-    user = await request.auser() if hasattr(request, "auser") else None
-    return not (user is not None and user.is_authenticated)
+async def _user(request: HttpRequest) -> Any:
+    return await request.auser() if hasattr(request, "auser") else None
+
+
+async def _refusal(request: HttpRequest, web_app: BokehASGI, app_path: str | None) -> str | None:
+    """Why the request's user may not open ``app_path`` (None: it may): "login required" or "permission denied"."""
+    rule = web_app.access.rule_for(app_path)
+    if not rule.needs_user:
+        return None
+    user = await _user(request)
+    if await rule.allows(user, request):
+        return None
+    return "permission denied" if user is not None and user.is_authenticated else "login required"
+
+
+def _refused_page(request: HttpRequest, refusal: str) -> HttpResponse:
+    if refusal == "login required":
+        return redirect_to_login(request.get_full_path())
+    return HttpResponseForbidden("You do not have permission to open this application.")
 
 
 async def _session_for(request: HttpRequest, web_app: BokehASGI, context: ApplicationContext) -> ServerSession:
@@ -78,13 +100,17 @@ async def _session_for(request: HttpRequest, web_app: BokehASGI, context: Applic
         if session_id is not None:
             raise SessionRefused("session ID was provided as an argument and header")
         session_id = header_id
+    owner = owner_of(await _user(request))
     if token is not None:
         if session_id is not None:
             raise SessionRefused("Both token and session ID were provided")
         try:
             session_id = get_session_id(token)
+            token_owner = owner_in(get_token_payload(token))
         except Exception:
             raise SessionRefused("Invalid token or session ID") from None
+        if token_owner != owner:
+            raise SessionRefused("session belongs to another user")
     elif session_id is None:
         if not web_app.generate_session_ids:
             raise SessionRefused("No bokeh-session-id provided")
@@ -99,6 +125,8 @@ async def _session_for(request: HttpRequest, web_app: BokehASGI, context: Applic
             include_cookies=web_app.include_cookies,
             exclude_cookies=web_app.exclude_cookies,
         )
+        if owner is not None:
+            payload[USER_KEY] = owner
         token = generate_jwt_token(
             session_id,
             secret_key=web_app.secret_key,
@@ -109,6 +137,8 @@ async def _session_for(request: HttpRequest, web_app: BokehASGI, context: Applic
     if not check_token_signature(token, secret_key=web_app.secret_key, signed=web_app.sign_sessions):
         raise SessionRefused("Invalid token or session ID")
     existing = context.find_session(session_id)
+    if existing is not None and existing.owner != owner:
+        raise SessionRefused("session belongs to another user")
     session = await context.create_session_if_needed(session_id, proxy, token)
     if existing is None:
         web_app.worker.spawn(session.prepare_pull(), name=f"prepare-pull {session_id}")
@@ -138,15 +168,15 @@ async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
                 return await extra.func(request, *extra.args, **extra.kwargs)
             return await sync_to_async(extra.func)(request, *extra.args, **extra.kwargs)
         if route == "/" and web_app.use_index:
-            if await _anonymous(request, web_app, None):
-                return redirect_to_login(request.get_full_path())
-            return _index(request, web_app)
+            refusal = await _refusal(request, web_app, None)
+            return _refused_page(request, refusal) if refusal else _index(request, web_app)
         raise Http404("no Bokeh application at this path")
-    if await _anonymous(request, web_app, context.url):
-        return redirect_to_login(request.get_full_path())
+    refusal = await _refusal(request, web_app, context.url)
+    if refusal:
+        return _refused_page(request, refusal)
     try:
         session = await _session_for(request, web_app, context)
-    except SessionRefused as exc:
+    except (SessionRefused, SessionEnded) as exc:
         logger.warning("Refused a session for %s: %s", context.url, exc)
         return HttpResponseForbidden(str(exc))
     except ApplicationError as exc:
@@ -190,16 +220,17 @@ async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
         response["Access-Control-Allow-Methods"] = "PUT, GET, OPTIONS"
         response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
         return response
-    if await _anonymous(request, web_app, context.url):
-        return _cors(HttpResponseForbidden("login required"), request)
     element_id = request.GET.get("bokeh-autoload-element")
     if not element_id:
         return _cors(HttpResponseBadRequest("No bokeh-autoload-element query parameter"), request)
+    refusal = await _refusal(request, web_app, context.url)
+    if refusal:
+        return _cors(_refusal_script(element_id, f"{context.url}: {refusal}"), request)
     try:
         session = await _session_for(request, web_app, context)
-    except SessionRefused as exc:
+    except (SessionRefused, SessionEnded) as exc:
         logger.warning("Refused an autoload session for %s: %s", context.url, exc)
-        return _cors(HttpResponseForbidden(str(exc)), request)
+        return _cors(_refusal_script(element_id, f"{context.url}: {exc}"), request)
     except ApplicationError as exc:
         return _cors(HttpResponse(f"// {context.url} failed: {exc}", status=500, content_type="application/javascript"), request)
     app_url = request.GET.get("bokeh-app-path", "/")
@@ -216,12 +247,23 @@ async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
     return _cors(HttpResponse(js, content_type="application/javascript"), request)
 
 
+def _refusal_script(element_id: str, message: str) -> HttpResponse:
+    """autoload.js for a refused request: it writes the refusal into the element the app would fill,
+    so the host page shows it instead of failing on a 403 body it tried to run as a script."""
+    text = json.dumps(message)
+    element = json.dumps(element_id)
+    js = (f"(function() {{ var el = document.getElementById({element}); "
+          f"if (el) {{ el.textContent = {text}; }} console.warn({text}); }})();")
+    return HttpResponse(js, content_type="application/javascript", status=200)
+
+
 async def metadata(request: HttpRequest, app_path: str = "") -> HttpResponse:
     """The app's URL and its ``Application(metadata=...)``, as JSON."""
     web_app = _web_application()
     context = _context(web_app, app_path)
-    if await _anonymous(request, web_app, context.url):
-        return HttpResponseForbidden("login required")
+    refusal = await _refusal(request, web_app, context.url)
+    if refusal:
+        return HttpResponseForbidden(refusal)
     data = context.application.metadata
     if callable(data):
         data = data()

@@ -101,7 +101,7 @@ def expire_from_the_other_admin(owner, other, e2e_database) -> str:
             while True:
                 ws.recv(timeout=30)
         assert closed.value.rcvd.code == 4010
-        assert closed.value.rcvd.reason == "session expired by the server"
+        assert closed.value.rcvd.reason == "session ended: ended by an administrator"
 
     def destroyed():
         with sqlite3.connect(e2e_database, timeout=30) as db:
@@ -114,7 +114,7 @@ def expire_from_the_other_admin(owner, other, e2e_database) -> str:
 def test_admin_on_one_process_expires_a_session_living_in_another(two_servers, e2e_database):
     owner, other = two_servers
     page = expire_from_the_other_admin(owner, other, e2e_database)
-    assert "Expired 1 sessions (0 in this process, 1 in other processes)" in page, re.findall(r'<li class="(?:success|warning)">(.*?)</li>', page)
+    assert "Ended 1 sessions (0 in this process, 1 in other processes)" in page, re.findall(r'<li class="(?:success|warning)">(.*?)</li>', page)
     assert owner.log_problems() == [] and other.log_problems() == []
 
 
@@ -124,4 +124,4 @@ def test_the_control_listener_survives_a_killed_redis_connection(two_servers, e2
     wait_until(lambda: "Control listener rejoined the channel layer" in owner.log_text())
     assert [line for line in owner.log_problems() if "Control listener lost the channel layer" in line]
     page = expire_from_the_other_admin(owner, other, e2e_database)
-    assert "Expired 1 sessions (0 in this process, 1 in other processes)" in page, re.findall(r'<li class="(?:success|warning)">(.*?)</li>', page)
+    assert "Ended 1 sessions (0 in this process, 1 in other processes)" in page, re.findall(r'<li class="(?:success|warning)">(.*?)</li>', page)

@@ -60,7 +60,7 @@ async def test_expire_action_destroys_the_session_and_runs_its_hooks(web_app, ad
         follow=True,
     )
     assert response.status_code == 200
-    assert "Expired 1 sessions (1 in this process, 0 in other processes)" in response.content.decode()
+    assert "Ended 1 sessions (1 in this process, 0 in other processes)" in response.content.decode()
     assert session.destroyed and destroyed == [session.id]
     assert app.get_sessions("/app") == []
     await app.records.flush()

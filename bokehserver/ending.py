@@ -48,7 +48,7 @@ def show_notice(doc: Document, reason: str) -> None:
     doc.add_root(Div(
         name=NOTICE_NAME,
         text=f"This session has ended: {reason}. Reload the page to start a new one.",
-        styles={"position": "fixed", "top": "0", "left": "0", "right": "0", "z-index": "10000",
+        styles={"position": "fixed", "bottom": "0", "left": "0", "right": "0", "z-index": "10000",
                 "padding": "10px 16px", "background": "#fff4e5", "color": "#5f3700",
-                "border-bottom": "1px solid #f0b44c", "font": "14px sans-serif"},
+                "border-top": "1px solid #f0b44c", "font": "14px sans-serif"},
     ))

@@ -71,7 +71,12 @@ def _context(web_app: BokehASGI, captured: str | None) -> ApplicationContext:
 
 
 async def _user(request: HttpRequest) -> Any:
-    return await request.auser() if hasattr(request, "auser") else None
+    """The request's user, resolved now: app code reading ``session_context.request.user`` makes no query."""
+    if not hasattr(request, "auser"):
+        return None
+    user = await request.auser()
+    request.user = user
+    return user
 
 
 async def _refusal(request: HttpRequest, web_app: BokehASGI, app_path: str | None) -> str | None:
@@ -252,8 +257,9 @@ def _refusal_script(element_id: str, message: str) -> HttpResponse:
     so the host page shows it instead of failing on a 403 body it tried to run as a script."""
     text = json.dumps(message)
     element = json.dumps(element_id)
-    js = (f"(function() {{ var el = document.getElementById({element}); "
-          f"if (el) {{ el.textContent = {text}; }} console.warn({text}); }})();")
+    js = (f"(function() {{ var el = document.getElementById({element}); console.warn({text}); if (!el) return; "
+          f"var note = document.createElement('div'); note.className = 'bokehserver-refused'; note.textContent = {text}; "
+          f"if (el.tagName === 'SCRIPT') {{ el.insertAdjacentElement('afterend', note); }} else {{ el.replaceChildren(note); }} }})();")
     return HttpResponse(js, content_type="application/javascript", status=200)
 
 

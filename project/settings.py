@@ -93,8 +93,13 @@ BOKEHSERVER = {
         "/shared_feed": BASE_DIR / "examples" / "shared_feed",
         "/notebook": BASE_DIR / "examples" / "notebook.ipynb",
         "/measurements": BASE_DIR / "examples" / "measurements" / "app.py",
+        "/whoami": BASE_DIR / "examples" / "whoami.py",
     },
+    # e.g. BOKEHSERVER_LOGIN_REQUIRED=/whoami,/sliders: those apps need a logged-in user
+    "LOGIN_REQUIRED": [p for p in os.environ.get("BOKEHSERVER_LOGIN_REQUIRED", "").split(",") if p],
 }
+LOGIN_REDIRECT_URL = "/embed/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LOGGING = {
     "version": 1,

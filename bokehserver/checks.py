@@ -79,3 +79,105 @@ def check_redis_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[An
                     id="bokehserver.W010",
                 ))
     return problems
+
+
+@register()
+def check_apps_load(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """An app that cannot be loaded is served as an error page; say so before the first visitor does."""
+    from .registry import spec_problem
+
+    apps = conf.get("APPS")
+    if not isinstance(apps, dict):
+        return []
+    return [
+        Error(f"Bokeh app {route!r} cannot be loaded: {problem}", obj=route, id="bokehserver.E004",
+              hint="Fix the app, or its path or dotted name in BOKEHSERVER['APPS']")
+        for route, problem in ((route, spec_problem(spec)) for route, spec in apps.items())
+        if problem is not None
+    ]
+
+
+@register()
+def check_websocket_route(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """A site whose ASGI application routes no websockets serves pages that never connect."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    dotted = getattr(settings, "ASGI_APPLICATION", None)
+    if not dotted:
+        return []
+    try:
+        application = import_string(dotted)
+    except Exception as exc:
+        return [Error(f"ASGI_APPLICATION {dotted!r} cannot be imported: {exc}", id="bokehserver.E005",
+                      hint="Point ASGI_APPLICATION at the application your asgi.py builds")]
+    mapping = getattr(application, "application_mapping", None)
+    if mapping is not None and "websocket" in mapping:
+        return []
+    return [Warning(
+        f"ASGI_APPLICATION {dotted!r} routes no websockets: Bokeh pages load but never connect",
+        hint="Build it with bokehserver.asgi.bokeh_asgi_application(get_asgi_application())",
+        id="bokehserver.W011",
+    )]
+
+
+@register(deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``check --deploy``: unsigned sessions, and a channel layer that one process cannot share."""
+    import os
+
+    from django.conf import settings
+
+    problems: list[Any] = []
+    sign = conf.get("SIGN_SESSIONS")
+    if sign is None and "BOKEH_SIGN_SESSIONS" in os.environ:
+        sign = os.environ["BOKEH_SIGN_SESSIONS"].lower() in ("1", "true", "yes", "on")
+    restricted = bool(conf.get("LOGIN_REQUIRED")) or bool(conf.get("ACCESS"))
+    if not sign and not (sign is None and restricted):
+        problems.append(Warning(
+            "Bokeh session ids and tokens are not signed: anyone who learns a session id can open that session",
+            hint="Set BOKEHSERVER['SIGN_SESSIONS'] = True (signed with BOKEHSERVER['SECRET_KEY'] or the site's SECRET_KEY)",
+            id="bokehserver.W020",
+        ))
+    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    backend = str(layers.get("default", {}).get("BACKEND", ""))
+    if not backend or backend.endswith("InMemoryChannelLayer"):
+        problems.append(Warning(
+            "No channel layer shared between processes: admin actions and logouts reach only the process they "
+            "happen in",
+            hint="With more than one server process, use Redis: pip install 'bokehserver[redis]' and "
+                 "channels_redis.core.RedisChannelLayer",
+            id="bokehserver.W021",
+        ))
+    else:
+        problems.extend(_unreachable_redis(layers))
+    return problems
+
+
+def _unreachable_redis(layers: dict[str, Any]) -> list[Any]:
+    import socket
+    from urllib.parse import urlsplit
+
+    problems: list[Any] = []
+    for alias, layer in layers.items():
+        if "channels_redis" not in str(layer.get("BACKEND", "")):
+            continue
+        for host in (layer.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]:
+            if isinstance(host, dict):
+                host = host.get("address") or (host.get("host", "localhost"), host.get("port", 6379))
+            if isinstance(host, str):
+                parts = urlsplit(host)
+                if parts.scheme == "unix":
+                    continue
+                address = (parts.hostname or "localhost", parts.port or 6379)
+            else:
+                address = (host[0], int(host[1]))
+            try:
+                socket.create_connection(address, timeout=2).close()
+            except OSError as exc:
+                problems.append(Warning(
+                    f"CHANNEL_LAYERS[{alias!r}] cannot reach Redis at {address[0]}:{address[1]}: {exc}",
+                    hint="Start Redis or fix the host; until then sessions stay unreachable from other processes",
+                    obj=alias, id="bokehserver.W022",
+                ))
+    return problems

@@ -85,6 +85,44 @@ def build_application(spec: AppSpec, argv: Sequence[str] = ()) -> Application:
     return Application(_handler_for_path(path.resolve(), argv))
 
 
+def spec_problem(spec: AppSpec) -> str | None:
+    """Why ``spec`` cannot load, found without running any app code (None: it looks loadable).
+
+    For system checks at every ``manage.py`` command: scripts are compiled, not run, and
+    notebooks are not converted.
+    """
+    if isinstance(spec, Application) or callable(spec):
+        return None
+    text = os.fspath(spec)
+    if _DOTTED.match(text) and not os.path.exists(text):
+        try:
+            _import_callable(text)
+        except AppSpecError as exc:
+            return str(exc)
+        return None
+    path = Path(text).expanduser()
+    if path.is_dir():
+        mains = [path / "main.py", path / "main.ipynb"]
+        if not any(main.exists() for main in mains):
+            return f"{text}: a directory app needs a main.py or main.ipynb"
+        path = next(main for main in mains if main.exists())
+    elif not path.exists():
+        return f"{text}: no such file or directory"
+    if path.suffix == ".ipynb":
+        try:
+            import nbconvert  # noqa: F401
+        except ImportError:
+            return f"{text}: serving a notebook needs nbconvert and nbformat (pip install 'bokehserver[notebook]')"
+        return None
+    if path.suffix != ".py":
+        return f"{text}: expected a directory, a .py script or a .ipynb notebook"
+    try:
+        compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    except (SyntaxError, ValueError, OSError, UnicodeDecodeError) as exc:
+        return f"{text}: {type(exc).__name__}: {exc}"
+    return None
+
+
 def routes_for_paths(paths: Sequence[str | os.PathLike[str]], argv: Sequence[str] = ()) -> dict[str, Application]:
     """Map each script, notebook or directory to bokeh serve's route for it (``/<name>``)."""
     routes: dict[str, Application] = {}

@@ -68,6 +68,24 @@ DATABASES = {
     }
 }
 
+# BOKEHSERVER_DATABASE_URL=postgresql://user[:password]@host[:port]/name serves (and tests) on PostgreSQL.
+if os.environ.get("BOKEHSERVER_DATABASE_URL"):
+    from urllib.parse import unquote, urlsplit
+
+    _db = urlsplit(os.environ["BOKEHSERVER_DATABASE_URL"])
+    if _db.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"BOKEHSERVER_DATABASE_URL: only postgresql:// URLs are understood, not {_db.scheme!r}")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _db.path.lstrip("/") or "bokehserver",
+            "USER": unquote(_db.username or ""),
+            "PASSWORD": unquote(_db.password or ""),
+            "HOST": _db.hostname or "",
+            "PORT": str(_db.port or ""),
+        }
+    }
+
 if os.environ.get("BOKEHSERVER_REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {

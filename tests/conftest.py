@@ -103,6 +103,22 @@ def require_service(name: str) -> str:
     raise ValueError(f"unknown service {name!r}; known: 'chromium', 'redis'")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _database_service() -> None:
+    """With BOKEHSERVER_DATABASE_URL the suite runs on PostgreSQL: say so plainly when it does not answer."""
+    url = os.environ.get("BOKEHSERVER_DATABASE_URL")
+    if not url:
+        return
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=3).close()
+    except OSError as exc:
+        _service_missing(f"no PostgreSQL answers at {parts.hostname}:{parts.port or 5432} ({exc}): "
+                         "start it, or unset BOKEHSERVER_DATABASE_URL to test on SQLite")
+
+
 @pytest.fixture(scope="session", name="free_port")
 def free_port_fixture() -> Callable[[], int]:
     """The :func:`free_port` helper, for test modules (which do not import conftest)."""

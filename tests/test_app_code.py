@@ -25,7 +25,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _open_db_files() -> int:
-    """How many file descriptors of this process point at the test database: open connections."""
+    """How many connections this process holds to the test database (SQLite files, or PostgreSQL sockets)."""
+    if connection.vendor == "postgresql":
+        import psutil
+
+        port = int(connection.settings_dict["PORT"] or 5432)
+        return sum(1 for c in psutil.Process().net_connections(kind="inet") if c.raddr and c.raddr.port == port)
     name = os.path.realpath(connection.settings_dict["NAME"])
     count = 0
     for fd in os.listdir("/proc/self/fd"):

@@ -12,6 +12,9 @@ from bokehserver.models import BokehSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# records are written by the test's own flush() calls, never by the worker's job behind its back
+HOUR_MS = 3_600_000
+
 
 def _doc(doc):
     doc.add_root(Div(text="x", name="d"))
@@ -27,7 +30,7 @@ async def admin_client(async_client):
 
 
 async def test_records_follow_sessions_and_the_admin_lists_them(web_app, admin_client):
-    app = web_app({"/app": _doc}, record_interval_milliseconds=1000)
+    app = web_app({"/app": _doc}, record_interval_milliseconds=HOUR_MS)
     await admin_client.get("/app")
     await admin_client.get("/app")
     session_ids = {s.id for s in app.get_sessions("/app")}
@@ -49,7 +52,7 @@ async def test_expire_action_destroys_the_session_and_runs_its_hooks(web_app, ad
         _doc(doc)
         doc.on_session_destroyed(lambda ctx: destroyed.append(ctx.id))
 
-    app = web_app({"/app": modify_doc}, record_interval_milliseconds=1000)
+    app = web_app({"/app": modify_doc}, record_interval_milliseconds=HOUR_MS)
     await admin_client.get("/app")
     [session] = app.get_sessions("/app")
     await app.records.flush()
@@ -69,7 +72,7 @@ async def test_expire_action_destroys_the_session_and_runs_its_hooks(web_app, ad
 
 
 async def test_a_database_failure_is_logged_and_retried(web_app, caplog, monkeypatch):
-    app = web_app({"/app": _doc}, record_interval_milliseconds=1000)
+    app = web_app({"/app": _doc}, record_interval_milliseconds=HOUR_MS)
     context = app.context_for("/app")
     await context.create_session_if_needed("s1")
     monkeypatch.setattr(app.records, "_write", lambda rows: (_ for _ in ()).throw(RuntimeError("db down")))

@@ -20,7 +20,7 @@ from .converters import register_converters
 
 app_name = "bokehserver"
 
-__all__ = ("app_urlpatterns", "per_app_patterns", "toplevel_patterns", "urlpatterns", "websocket_routes")
+__all__ = ("app_url_path", "app_urlpatterns", "per_app_patterns", "toplevel_patterns", "urlpatterns", "websocket_routes")
 
 # Endpoints under each app's path, as (regex after the app path, endpoint name).
 per_app_patterns: list[tuple[str, str]] = [
@@ -88,6 +88,17 @@ def websocket_routes(app_paths: Iterable[str], prefix: str | None = "") -> list[
         for regex, endpoint, app_path in _app_regexes(app_paths, prefix)
         if endpoint == "ws"
     ]
+
+
+def app_url_path(prefix: str, route: str) -> str:
+    """The URL path of the app at ``route``: where the site's URLconf includes ``bokehserver.urls``, else at the root."""
+    from django.urls import NoReverseMatch, reverse
+
+    captured = _normalize_prefix(prefix) + ("" if route == "/" else route)
+    try:
+        return reverse("bokehserver:page", kwargs={"app_path": captured.strip("/")})
+    except NoReverseMatch:
+        return captured or "/"
 
 
 register_converters()

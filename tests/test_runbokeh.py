@@ -166,3 +166,15 @@ def test_a_site_without_asgi_application_gets_django_with_bokehs_websockets(run,
     del settings.ASGI_APPLICATION
     server, _ = run(str(EXAMPLES / "sliders.py"))
     assert getattr(server.asgi_application, "bokehserver", False)
+
+
+def test_the_banner_shows_apps_where_the_urlconf_includes_them(run, settings):
+    from types import ModuleType
+
+    from django.urls import include, path
+
+    urlconf = ModuleType("dashboards_urls")
+    urlconf.urlpatterns = [path("dashboards/", include("bokehserver.urls"))]
+    settings.ROOT_URLCONF = urlconf
+    _, out = run(str(EXAMPLES / "sliders.py"), "--port", "5123", "--prefix", "bk")
+    assert "Bokeh app running at: http://localhost:5123/dashboards/bk/sliders" in out

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from bokehserver import conf
 from bokehserver.origins import create_hosts_allowlist
 from bokehserver.registry import AppSpecError, routes_for_paths
+from bokehserver.urls import app_url_path
 
 SESSION_ID_MODES = ("unsigned", "signed", "external-signed")
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
@@ -80,7 +81,7 @@ class Command(BaseCommand):
         def on_listen(host: str, actual_port: int) -> None:
             shown = address or "localhost"
             for route in sorted(web_app.app_paths):
-                url = f"http://{shown}:{actual_port}{web_app.prefix}{route if route != '/' else '/'}"
+                url = f"http://{shown}:{actual_port}{app_url_path(web_app.prefix, route)}"
                 self.stdout.write(f"Bokeh app running at: {url}")
                 if options["show"]:
                     webbrowser.open(url, new=2)

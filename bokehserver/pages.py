@@ -23,7 +23,9 @@ __all__ = ("render_app_page",)
 DEFAULT_TITLE = "Bokeh Application"
 
 
-def render_app_page(request: HttpRequest, session: ServerSession, bundle: Bundle, app_path: str) -> str:
+def render_app_page(
+    request: HttpRequest, session: ServerSession, bundle: Bundle, app_path: str, favicon_url: str | None = None
+) -> str:
     """The page that shows ``session``'s document and connects BokehJS to it."""
     doc = session.document
     item = RenderItem(token=session.token, roots=doc.roots, use_for_title=False)
@@ -35,6 +37,7 @@ def render_app_page(request: HttpRequest, session: ServerSession, bundle: Bundle
         **doc.template_variables,
         "title": doc.title or DEFAULT_TITLE,
         "app_path": app_path,
+        "favicon_url": favicon_url,
         "bokeh_css": mark_safe(bokeh_css),
         "bokeh_js": mark_safe(bokeh_js),
         "roots": list(item.roots),

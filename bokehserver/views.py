@@ -166,8 +166,9 @@ async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
         return HttpResponseForbidden(str(exc))
     except ApplicationError as exc:
         return _app_failed(request, context, exc)
-    bundle = bokehjs_bundle(web_app, _mount(request, app_path))
-    html = render_app_page(request, session, bundle, context.url)
+    mount = _mount(request, app_path)
+    favicon = None if web_app.ico_path == "none" else f"{mount}favicon.ico"
+    html = render_app_page(request, session, bokehjs_bundle(web_app, mount), context.url, favicon)
     return HttpResponse(html, content_type="text/html; charset=utf-8")
 
 

@@ -11,6 +11,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+django_application = get_asgi_application()
 
-application = get_asgi_application()
+from bokehserver.asgi import bokeh_asgi_application  # noqa: E402  (after Django is set up)
+
+application = bokeh_asgi_application(django_application)

@@ -31,12 +31,15 @@ ALLOWED_HOSTS = []
 # Application definition
 
 INSTALLED_APPS = [
-    'django.contrib.admin',
-    'django.contrib.auth',
-    'django.contrib.contenttypes',
-    'django.contrib.sessions',
-    'django.contrib.messages',
-    'django.contrib.staticfiles',
+    "daphne",  # first, before django.contrib.staticfiles: runserver becomes daphne's, with websockets
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "bokehserver",
 ]
 
 MIDDLEWARE = [
@@ -115,6 +118,17 @@ USE_TZ = True
 # https://docs.djangoproject.com/en/5.2/howto/static-files/
 
 STATIC_URL = 'static/'
+ASGI_APPLICATION = "mysite.asgi.application"
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "bokehserver.staticfiles.BokehJSFinder",  # BokehJS as static files: STATIC_URL + bokehserver/js/
+]
+BOKEHSERVER = {
+    "APPS": {
+        "/sliders": BASE_DIR / "sliders.py",  # a script, notebook or directory app, or "module:modify_doc"
+    },
+}
 
 # Default primary key field type
 # https://docs.djangoproject.com/en/5.2/ref/settings/#default-auto-field

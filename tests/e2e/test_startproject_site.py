@@ -1,9 +1,9 @@
-"""The README's "In your Django project", followed to the letter: ``tests/startproject_site`` served three ways.
+"""The README's "In your Django project", followed to the letter: ``tests/startproject_site`` served four ways.
 
 The site is ``django-admin startproject mysite`` plus the README's lines (``tests/test_docs.py``
 holds them together). Each server (``manage.py runserver``, ``daphne mysite.asgi:application``,
-``manage.py runbokeh``) runs a copy of it, once per module, and is driven by headless Chromium
-and by ``bokeh.client``.
+``manage.py runbokeh``, and uvicorn as another ASGI server) runs a copy of it, once per module,
+and is driven by headless Chromium and by ``bokeh.client``.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("hard_timeout")]
 
 SITE = Path(__file__).resolve().parents[1] / "startproject_site"
 DAPHNE = Path(sys.executable).with_name("daphne")
-SERVERS = ("runserver", "daphne", "runbokeh")
+SERVERS = ("runserver", "daphne", "runbokeh", "uvicorn")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPRedirectHandler())
 
 
@@ -64,6 +64,9 @@ def _command(kind: str, port: int) -> list[str]:
         return [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     if kind == "daphne":
         return [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "mysite.asgi:application"]
+    if kind == "uvicorn":
+        pytest.importorskip("uvicorn")
+        return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "mysite.asgi:application"]
     return [sys.executable, "manage.py", "runbokeh", "--address", "127.0.0.1", "--port", str(port)]
 
 

@@ -64,27 +64,28 @@ async def test_explicit_websocket_routes_reach_the_consumer(web_app, bk):
 
 
 def _included_at(mount):
-    """A site's URLconf: its own ``/`` and admin, and bokehserver included at ``mount``.
-
-    At the root, bokehserver comes last (its index of apps would answer ``/``); under a path of
-    its own, first.
-    """
+    """A site's URLconf: bokehserver included at ``mount`` first, then the admin and the site's own ``/``."""
     from django.contrib import admin
     from django.http import HttpResponse
     from django.urls import include, path
 
-    home = path("", lambda request: HttpResponse("the site's home"), name="home")
-    bokeh = path(mount, include("bokehserver.urls"))
     module = ModuleType(f"site_urls_{mount.strip('/') or 'root'}")
-    module.urlpatterns = [home, path("admin/", admin.site.urls), bokeh] if not mount else [bokeh, path("admin/", admin.site.urls), home]
+    module.urlpatterns = [
+        path(mount, include("bokehserver.urls")),
+        path("admin/", admin.site.urls),
+        path("", lambda request: HttpResponse("the site's home"), name="home"),
+    ]
     return module
 
 
 @pytest.fixture(params=["", "dashboards/"], ids=["at-root", "under-dashboards"])
 def site(request, settings, web_app, bk):
-    """A site with its own ``/`` and admin, bokehserver included at the root or under dashboards/."""
+    """A site with its own ``/`` and admin, bokehserver included at the root or under dashboards/.
+
+    At the root the index of apps is off: with it, bokehserver answers ``/`` when included first.
+    """
     settings.ROOT_URLCONF = _included_at(request.param)
-    web_app({"/app": bk.slider_doc, "/other": bk.div_doc})
+    web_app({"/app": bk.slider_doc, "/other": bk.div_doc}, use_index=bool(request.param))
     return "/" + request.param
 
 

@@ -178,3 +178,19 @@ def test_the_banner_shows_apps_where_the_urlconf_includes_them(run, settings):
     settings.ROOT_URLCONF = urlconf
     _, out = run(str(EXAMPLES / "sliders.py"), "--port", "5123", "--prefix", "bk")
     assert "Bokeh app running at: http://localhost:5123/dashboards/bk/sliders" in out
+
+
+def test_an_asgi_application_not_built_by_bokehserver_is_served_with_a_warning(run, settings, monkeypatch, caplog):
+    import sys
+    from types import ModuleType
+
+    from django.core.asgi import get_asgi_application
+
+    plain = ModuleType("plain_asgi")
+    plain.application = get_asgi_application()
+    monkeypatch.setitem(sys.modules, "plain_asgi", plain)
+    settings.ASGI_APPLICATION = "plain_asgi.application"
+    with caplog.at_level("WARNING", logger="bokehserver.routing"):
+        server, _ = run(str(EXAMPLES / "sliders.py"))
+    assert server.asgi_application is plain.application
+    assert any("plain_asgi.application" in r.getMessage() and "cannot connect" in r.getMessage() for r in caplog.records)

@@ -465,3 +465,10 @@ async def test_session_request_keeps_the_user_but_not_the_whole_django_request(w
 test_session_request_keeps_the_user_but_not_the_whole_django_request = pytest.mark.django_db(transaction=True)(
     test_session_request_keeps_the_user_but_not_the_whole_django_request
 )
+
+
+async def test_an_apps_websocket_url_over_plain_http_is_400(slider_server, client):
+    response = await client.get("/app/ws")
+    assert response.status_code == 400
+    assert b"websocket" in response.content
+    assert (await client.get("/nope/ws")).status_code == 404

@@ -7,7 +7,8 @@ is claimed); otherwise, and for unminified BokehJS, bokeh serve's URLs under the
 """
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
@@ -43,15 +44,14 @@ def bokehjs_bundle(web_app: BokehASGI, mount: str = "/", absolute_url: str | Non
     if mode not in ("server", "server-dev"):
         return bundle_for_objs_and_resources(None, Resources(mode=mode))
     files = bundle_for_objs_and_resources(None, Resources(mode="absolute-dev" if mode == "server-dev" else "absolute"))
-    root = bokehjs_root().resolve()
+    root = f"{bokehjs_root()}{os.sep}"  # the folder the "absolute" files are in
     own_static = f"{mount.rstrip('/')}{web_app.prefix}/static/"
 
     def url(location: object) -> URL:
         text = str(location)
-        path = Path(text)
-        if not path.is_absolute() or not path.resolve().is_relative_to(root):
+        if not text.startswith(root):
             return URL(text)  # a URL a model asks for, or an extension's file
-        relative = path.resolve().relative_to(root).as_posix()
+        relative = PurePath(text[len(root):]).as_posix()
         found = _static_url(relative) or own_static + append_version(relative)
         return URL(urljoin(absolute_url, found) if absolute_url else found)
 

@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlparse
 
 from bokeh.application import Application
 from bokeh.resources import Resources
@@ -16,9 +16,10 @@ from . import app_code, conf, control, logins
 from .access import AccessRules
 from .application_context import ApplicationContext
 from .heap import freeze_startup_objects
-from .origins import create_hosts_allowlist
+from .origins import check_whitelist, create_hosts_allowlist, refusal_reason, site_trusts_origin
 from .records import SessionRecords
 from .registry import AppSpec, normalize_routes
+from .routing import bokeh_asgi_application
 from .session import ServerSession
 from .static import append_version
 from .worker import Worker
@@ -74,13 +75,15 @@ class BokehASGI:
         access: Mapping[str, Any] | None = None,
         login_check_milliseconds: int = 17000,
         app_code_threads: int | None = None,
+        origin_hint: str = "BOKEHSERVER['ALLOW_WEBSOCKET_ORIGIN']",
     ) -> None:
         if not isinstance(applications, Mapping):
             applications = {"/": applications}
         self._applications = normalize_routes(applications, argv or ())
         prefix = (prefix or "").strip("/")
         self._prefix = f"/{prefix}" if prefix else ""
-        self._websocket_origins = set(extra_websocket_origins or ())
+        self._websocket_origins = None if extra_websocket_origins is None else set(extra_websocket_origins)
+        self.origin_hint = origin_hint
         self._extra_patterns = list(extra_patterns or ())
         self._extra_resolver: Any = None
         self.access = AccessRules(self._applications, access, login_required)
@@ -141,7 +144,10 @@ class BokehASGI:
             sign = bokeh_settings.sign_sessions()
         options: dict[str, Any] = dict(
             prefix=cfg["PREFIX"],
-            extra_websocket_origins=create_hosts_allowlist(cfg["ALLOW_WEBSOCKET_ORIGIN"], cfg["PORT"]),
+            extra_websocket_origins=(
+                create_hosts_allowlist(cfg["ALLOW_WEBSOCKET_ORIGIN"], cfg["PORT"])
+                if cfg["ALLOW_WEBSOCKET_ORIGIN"] is not None else None
+            ),
             secret_key=secret,
             sign_sessions=sign,
             generate_session_ids=cfg["GENERATE_SESSION_IDS"],
@@ -186,12 +192,27 @@ class BokehASGI:
         return self._prefix
 
     @property
-    def websocket_origins(self) -> set[str]:
-        """Allowed origins; ``BOKEH_ALLOW_WS_ORIGIN`` replaces them entirely, as under bokeh serve."""
+    def websocket_origins(self) -> set[str] | None:
+        """Allowed ``host:port`` patterns, or None for the site's trusted origins (see ``allows_origin``).
+
+        ``BOKEH_ALLOW_WS_ORIGIN`` replaces them entirely, as under bokeh serve.
+        """
         env = os.environ.get("BOKEH_ALLOW_WS_ORIGIN")
         if env:
             return {host.strip() for host in env.split(",") if host.strip()}
-        return set(self._websocket_origins)
+        return None if self._websocket_origins is None else set(self._websocket_origins)
+
+    def allows_origin(self, origin: str, request_host: str | None) -> bool:
+        """Whether a page at ``origin`` may open a websocket that came to ``request_host`` (its Host header)."""
+        allowed = self.websocket_origins
+        if allowed is None:
+            return site_trusts_origin(origin, request_host)
+        return check_whitelist(urlparse(origin).netloc.lower(), allowed)
+
+    def origin_refusal(self, origin: str, request_host: str | None) -> str:
+        """Why ``origin`` was refused and how to allow it, in the terms of the server in use."""
+        hint = "BOKEH_ALLOW_WS_ORIGIN" if os.environ.get("BOKEH_ALLOW_WS_ORIGIN") else self.origin_hint
+        return refusal_reason(origin, request_host, self.websocket_origins, hint)
 
     @property
     def secret_key(self) -> bytes | None:
@@ -367,9 +388,9 @@ class BokehASGI:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if self._asgi is None:
-            from django.core.asgi import get_asgi_application
+            from .routing import site_asgi_application
 
-            self._asgi = bokeh_asgi_application(get_asgi_application())
+            self._asgi = site_asgi_application()
         await self._asgi(scope, receive, send)
 
 
@@ -385,11 +406,3 @@ def signing(secret_key: str | bytes | None, *, restricted: bool) -> tuple[bool, 
 
     return True, secret_key or settings.SECRET_KEY
 
-
-def bokeh_asgi_application(http_application: Callable[..., Awaitable[None]]) -> Any:
-    """Route websockets to the Bokeh session consumer and everything else to ``http_application``."""
-    from channels.routing import ProtocolTypeRouter
-
-    from .routing import websocket_application
-
-    return ProtocolTypeRouter({"http": http_application, "websocket": websocket_application()})

@@ -181,3 +181,20 @@ def _unreachable_redis(layers: dict[str, Any]) -> list[Any]:
                     obj=alias, id="bokehserver.W022",
                 ))
     return problems
+
+
+@register()
+def check_staticfiles(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """With staticfiles, BokehJS should be one of the site's static files (else it claims ``<prefix>/static/``)."""
+    from django.apps import apps
+
+    from .staticfiles import FINDER, uses_staticfiles
+
+    if not apps.is_installed("django.contrib.staticfiles") or uses_staticfiles():
+        return []
+    return [Warning(
+        "BokehJS is not among the site's static files: pages load it from bokeh serve's <prefix>/static/ URLs, "
+        "which runserver's static files handler answers with 404 when they fall under STATIC_URL",
+        hint=f'Add "{FINDER}" to STATICFILES_FINDERS (after Django\'s two default finders)',
+        id="bokehserver.W002",
+    )]

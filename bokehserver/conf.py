@@ -19,9 +19,13 @@ DEFAULTS: dict[str, Any] = {
     "APP_ARGV": [],
     # Prefix of every Bokeh URL, e.g. "/bokeh" (bokeh serve --prefix).
     "PREFIX": "",
-    # Extra "host[:port]" patterns allowed to open websockets; None means localhost:<port>.
+    # "host[:port]" patterns of the pages allowed to open websockets, as bokeh serve's
+    # --allow-websocket-origin: "example.com" is example.com on the default port (pages at
+    # http://example.com and https://example.com), "example.com:*" any port, "*" any host.
+    # None trusts what the site trusts: the host and port the request came to, ALLOWED_HOSTS
+    # on that port, and CSRF_TRUSTED_ORIGINS.
     "ALLOW_WEBSOCKET_ORIGIN": None,
-    # The port runbokeh serves on; also the port of the default origin allowlist.
+    # The port runbokeh serves on.
     "PORT": 5006,
     # Secret used to sign session ids and tokens; None falls back to BOKEH_SECRET_KEY.
     "SECRET_KEY": None,
@@ -67,6 +71,25 @@ DEFAULTS: dict[str, Any] = {
     "INCLUDE_COOKIES": None,
     "EXCLUDE_COOKIES": None,
 }
+
+
+# Django's own settings that bokehserver follows, with Django's defaults; read through ``site()``.
+SITE_DEFAULTS: dict[str, Any] = {
+    "DEBUG": False,
+    "ALLOWED_HOSTS": [],
+    "CSRF_TRUSTED_ORIGINS": [],
+    "STATIC_URL": None,
+    "ASGI_APPLICATION": None,
+    "STATICFILES_FINDERS": [
+        "django.contrib.staticfiles.finders.FileSystemFinder",
+        "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    ],
+}
+
+
+def site(name: str) -> Any:
+    """One of Django's settings in ``SITE_DEFAULTS`` (not cached: ``override_settings`` applies at once)."""
+    return getattr(django_settings, name, SITE_DEFAULTS[name])
 
 
 @lru_cache(maxsize=None)

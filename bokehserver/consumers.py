@@ -7,7 +7,6 @@ import enum
 import json
 import logging
 from typing import Any
-from urllib.parse import urlparse
 
 from bokeh.protocol import Protocol
 from bokeh.protocol.exceptions import MessageError, ProtocolError, ValidationError
@@ -23,7 +22,6 @@ from .application_context import ApplicationContext, ApplicationError, SessionEn
 from .ending import close_reason
 from .connection import ServerConnection
 from .frames import SEND_FRAMES, Frames
-from .origins import check_whitelist
 from .protocol_handler import ProtocolHandler
 from .request_data import RequestProxy
 
@@ -105,17 +103,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
         web_app.ensure_started()
         self.web_app = web_app
         origin = self._header("origin")
-        if origin is not None:
-            host = urlparse(origin).netloc.lower()
-            allowed = web_app.websocket_origins
-            if not check_whitelist(host, allowed):
-                logger.warning(
-                    "Refusing websocket connection from Origin %r; allow it with --allow-websocket-origin=%s "
-                    "or BOKEHSERVER['ALLOW_WEBSOCKET_ORIGIN'] (allowed now: %s)",
-                    origin, host, sorted(allowed),
-                )
-                await self.close(code=CloseCode.FORBIDDEN)
-                return
+        if origin is not None and not web_app.allows_origin(origin, self._header("host")):
+            logger.warning("Refusing websocket connection from Origin %r: %s",
+                           origin, web_app.origin_refusal(origin, self._header("host")))
+            await self.close(code=CloseCode.FORBIDDEN)
+            return
         subprotocols = self.scope.get("subprotocols") or []
         if "bokeh" in subprotocols:
             await self.accept(subprotocol="bokeh")
@@ -154,7 +146,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _authorize(self, subprotocols: list[str], request: RequestProxy) -> tuple[ApplicationContext, str, str]:
         web_app = self.web_app
-        route = web_app.route_for(self.scope["url_route"]["kwargs"].get("app_path", ""))
+        app_path = self.scope["url_route"]["kwargs"].get("app_path", "")
+        if app_path is None:
+            raise Refused(CloseCode.NOT_FOUND, f"no Bokeh application at {self.scope.get('path')}")
+        route = web_app.route_for(app_path)
         context = web_app.context_for(route) if route is not None else None
         if context is None:
             raise Refused(CloseCode.NOT_FOUND, f"no Bokeh application at {route}")

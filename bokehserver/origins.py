@@ -1,12 +1,20 @@
-"""Websocket origin allowlists with bokeh serve's semantics."""
+"""Which pages may open websockets: bokeh serve's allowlists, or what the Django site trusts."""
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from django.http.request import split_domain_port, validate_host
+from django.utils.http import is_same_domain
+
+from . import conf
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("check_whitelist", "create_hosts_allowlist", "match_host")
+__all__ = (
+    "check_whitelist", "create_hosts_allowlist", "match_host", "refusal_reason", "site_allowed_hosts", "site_trusts_origin",
+)
 
 
 def check_whitelist(request_host: str, whitelist: Iterable[str]) -> bool:
@@ -119,3 +127,63 @@ def create_hosts_allowlist(host_list: Iterable[str] | None, port: int | None) ->
         else:
             raise ValueError(f"Invalid host value: {host}")
     return hosts
+
+
+def site_allowed_hosts() -> list[str]:
+    """``ALLOWED_HOSTS``, or with DEBUG and none set, the local names Django then accepts."""
+    hosts = list(conf.site("ALLOWED_HOSTS"))
+    if conf.site("DEBUG") and not hosts:
+        hosts = [".localhost", "127.0.0.1", "[::1]"]
+    return hosts
+
+
+def _trusted_origin(scheme: str, netloc: str) -> bool:
+    """``CSRF_TRUSTED_ORIGINS``, as Django's CSRF check reads them (``https://*.example.com`` for subdomains)."""
+    for trusted in conf.site("CSRF_TRUSTED_ORIGINS"):
+        parts = urlsplit(trusted.lower())
+        if parts.scheme != scheme:
+            continue
+        if "*" in parts.netloc:
+            if is_same_domain(netloc, parts.netloc.lstrip("*")):
+                return True
+        elif parts.netloc == netloc:
+            return True
+    return False
+
+
+def site_trusts_origin(origin: str, request_host: str | None) -> bool:
+    """Whether the site trusts a page at ``origin`` to open a websocket that came to ``request_host``.
+
+    Trusted: an origin in ``CSRF_TRUSTED_ORIGINS``, or one whose host ``ALLOWED_HOSTS`` allows on
+    the port of the request's Host (the page the site itself served, or another of its hosts).
+
+    >>> from django.test import override_settings
+    >>> with override_settings(ALLOWED_HOSTS=["example.com", ".example.org"], CSRF_TRUSTED_ORIGINS=[]):
+    ...     [site_trusts_origin(o, h) for o, h in [("http://example.com:8000", "example.com:8000"),
+    ...      ("https://www.example.org", "example.org"), ("http://example.com:5006", "example.com:8000"),
+    ...      ("http://evil.com:8000", "evil.com:8000")]]
+    [True, True, False, False]
+    """
+    parts = urlsplit(origin.lower())
+    if _trusted_origin(parts.scheme, parts.netloc):
+        return True
+    if not request_host:
+        return False
+    origin_domain, origin_port = split_domain_port(parts.netloc)
+    _, request_port = split_domain_port(request_host.lower())
+    return bool(origin_domain) and origin_port == request_port and validate_host(origin_domain, site_allowed_hosts())
+
+
+def refusal_reason(origin: str, request_host: str | None, allowed: Iterable[str] | None, hint: str) -> str:
+    """Why a page at ``origin`` may not open a websocket, and how to allow it (``hint``, with ``{host}``).
+
+    ``allowed`` is the allowlist in force, None for the site's trusted origins.
+    """
+    host = urlsplit(origin.lower()).netloc or origin
+    how = hint.format(host=host) if "{host}" in hint else f"{hint} (add {host})"
+    if allowed is None:
+        return (
+            f"the site does not trust it: add its host to ALLOWED_HOSTS (pages on the port the request came to, "
+            f"{request_host or 'unknown'}) or {origin} to CSRF_TRUSTED_ORIGINS, or allow it with {how}"
+        )
+    return f"allowed are {', '.join(sorted(allowed)) or 'none'}; allow it with {how}"

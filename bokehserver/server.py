@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from . import registry
 from .process import SHUTDOWN_SIGNALS, bind_socket, ensure_django, reactor_on, supervise
 from .origins import create_hosts_allowlist
+from .routing import site_asgi_application
 from .server_options import (
     as_asyncio_loop,
     build_applications,
@@ -63,14 +64,6 @@ class ServerState(enum.Enum):
     STARTED = "started"
     STOPPING = "stopping"
     STOPPED = "stopped"
-
-
-def _asgi_application(web_app: BokehASGI) -> Any:
-    from django.core.asgi import get_asgi_application
-
-    from .asgi import bokeh_asgi_application
-
-    return bokeh_asgi_application(get_asgi_application())
 
 
 class Server:
@@ -133,7 +126,8 @@ class Server:
         try:
             self._port: int = self._socket.getsockname()[1]
             allowed = create_hosts_allowlist(origins or cfg["ALLOW_WEBSOCKET_ORIGIN"], self._port)
-            self._web_app = BokehASGI.from_settings(applications=apps, extra_websocket_origins=allowed, **options)
+            self._web_app = BokehASGI.from_settings(
+                applications=apps, extra_websocket_origins=allowed, origin_hint="Server(allow_websocket_origin=['{host}'])", **options)
         except BaseException:
             self._socket.close()
             raise
@@ -231,7 +225,7 @@ class Server:
         assert self._socket is not None
         self._daphne = BokehDaphneServer(
             self._web_app,
-            _asgi_application(self._web_app),
+            site_asgi_application(),
             address=self._address,
             port=self._port,
             signal_handlers=False,

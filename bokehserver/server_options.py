@@ -33,7 +33,7 @@ def web_application_options() -> frozenset[str]:
     from .asgi import BokehASGI
 
     names = set(inspect.signature(BokehASGI.__init__).parameters)
-    return frozenset(names - {"self", "applications", "extra_websocket_origins"})
+    return frozenset(names - {"self", "applications", "extra_websocket_origins", "origin_hint"})
 
 
 def check_options(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from bokeh.settings import settings as bokeh_settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils._os import safe_join
 
-__all__ = ("StaticFile", "append_version", "bokehjs_root", "serve_file")
+__all__ = ("StaticFile", "append_version", "bokehjs_root", "is_bokehjs_file", "serve_file")
 
 LONG_CACHE = "max-age=315360000, public"
 
@@ -56,6 +56,15 @@ def load_static(root: Path | str, relative: str) -> StaticFile:
     if not os.path.isfile(full):
         raise Http404("not found")
     return _load(full, stat.st_mtime_ns)
+
+
+def is_bokehjs_file(relative: str) -> bool:
+    """Whether ``relative`` names a file of BokehJS (inside its folder)."""
+    try:
+        load_static(bokehjs_root(), relative)
+    except Http404:
+        return False
+    return True
 
 
 def append_version(path: str) -> str:

@@ -1,10 +1,11 @@
-"""Bokeh's endpoints: as data, as explicit Django URL patterns, and as the generic ``urlpatterns``.
+"""Bokeh's endpoints: as data, as explicit Django URL patterns, and as the ``urlpatterns`` to include.
 
-``include("bokehserver.urls")`` at the site root matches the endpoints generically and resolves
-them against the installed apps and prefix, so apps can be chosen at startup (``runbokeh``)
-after the URLconf was imported; include it last, as its page pattern answers every path an app
-may own (404 when none does). ``app_urlpatterns()`` builds explicit patterns for a fixed set of
-apps instead, for sites that want nothing generic at their root.
+``include("bokehserver.urls")`` serves every app under the include point, anywhere in a site's
+URLconf (``path("dashboards/", include("bokehserver.urls"))``, or ``path("", ...)`` for bokeh
+serve's URLs). Its patterns match only what is served when the request comes (the converters in
+``converters.py``), so apps can be chosen at startup (``runbokeh``) and every other path, the
+site's ``/`` included, stays the site's. Websockets are routed through the same patterns (see
+``routing.py``). ``app_urlpatterns()`` builds explicit patterns for a fixed set of apps instead.
 """
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from django.urls import re_path
+from django.urls import path, re_path
 
 from . import views
+from .converters import register_converters
 
 app_name = "bokehserver"
 
-__all__ = ("app_urlpatterns", "per_app_patterns", "toplevel_patterns", "urlpatterns", "websocket_routes")
+__all__ = ("app_url_path", "app_urlpatterns", "per_app_patterns", "toplevel_patterns", "urlpatterns", "websocket_routes")
 
 # Endpoints under each app's path, as (regex after the app path, endpoint name).
 per_app_patterns: list[tuple[str, str]] = [
@@ -35,8 +37,8 @@ toplevel_patterns: list[tuple[str, str]] = [
     (r"/static/(?P<file_path>.*)", "static"),
 ]
 
-_HTTP_VIEWS = {"page": views.page, "index": views.page, "metadata": views.metadata, "autoload": views.autoload_js,
-               "static": views.static}
+_HTTP_VIEWS = {"page": views.page, "index": views.page, "ws": views.websocket_endpoint, "metadata": views.metadata,
+               "autoload": views.autoload_js, "static": views.static}
 
 
 def _normalize_prefix(prefix: str | None) -> str:
@@ -69,13 +71,10 @@ def _app_regexes(app_paths: Iterable[str], prefix: str | None) -> list[tuple[str
 
 
 def app_urlpatterns(app_paths: Iterable[str], prefix: str | None = "") -> list[Any]:
-    """Explicit Django URL patterns for the given app paths and prefix (websockets excluded)."""
+    """Explicit Django URL patterns for the given app paths and prefix (``ws`` for websocket routing)."""
     patterns: list[Any] = [re_path(r"^favicon\.ico$", views.favicon, name="favicon")]
     for regex, endpoint, app_path in _app_regexes(app_paths, prefix):
-        if endpoint == "ws":
-            continue
-        view = _HTTP_VIEWS[endpoint]
-        patterns.append(re_path(f"^{regex}$", view, kwargs={"app_path": app_path}))
+        patterns.append(re_path(f"^{regex}$", _HTTP_VIEWS[endpoint], kwargs={"app_path": app_path}))
     return patterns
 
 
@@ -91,10 +90,27 @@ def websocket_routes(app_paths: Iterable[str], prefix: str | None = "") -> list[
     ]
 
 
+def app_url_path(prefix: str, route: str) -> str:
+    """The URL path of the app at ``route``: where the site's URLconf includes ``bokehserver.urls``, else at the root."""
+    from django.urls import NoReverseMatch, reverse
+
+    captured = _normalize_prefix(prefix) + ("" if route == "/" else route)
+    try:
+        return reverse("bokehserver:page", kwargs={"app_path": captured.strip("/")})
+    except NoReverseMatch:
+        return captured or "/"
+
+
+register_converters()
+
 urlpatterns = [
-    re_path(r"^favicon\.ico$", views.favicon, name="favicon"),
-    re_path(r"^(?P<app_path>.*)/autoload\.js$", views.autoload_js, name="autoload"),
-    re_path(r"^(?P<app_path>.*)/metadata$", views.metadata, name="metadata"),
-    re_path(r"^(?:(?P<app_path>.*?)/)?static/(?P<file_path>.*)$", views.static, name="static"),
-    re_path(r"^(?P<app_path>.*)$", views.page, name="page"),
+    path("<bokeh_favicon:name>", views.favicon, name="favicon"),
+    path("<bokeh_app:app_path>ws", views.websocket_endpoint, name="ws"),
+    path("<bokeh_app:app_path>metadata", views.metadata, name="metadata"),
+    path("<bokeh_app:app_path>autoload.js", views.autoload_js, name="autoload"),
+    path("<bokeh_app:app_path>static/<path:file_path>", views.static, name="app_static"),
+    path("<bokeh_prefix:app_path>static/<bokehjs_file:file_path>", views.static, name="static"),
+    path("<bokeh_page:app_path>", views.page, name="page"),
+    path("<bokeh_index:app_path>", views.page, name="index"),
+    path("<bokeh_extra:app_path>", views.page, name="extra"),
 ]

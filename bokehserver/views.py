@@ -10,9 +10,8 @@ from urllib.parse import urlparse
 import bokeh
 from asgiref.sync import sync_to_async
 from bokeh.core.templates import AUTOLOAD_JS
-from bokeh.embed.bundle import Script, bundle_for_objs_and_resources
+from bokeh.embed.bundle import Bundle, Script
 from bokeh.embed.elements import script_for_render_items
-from bokeh.embed.server import server_html_page_for_session
 from bokeh.embed.util import RenderItem
 from bokeh.util.token import (
     check_token_signature,
@@ -41,13 +40,15 @@ from .access import USER_KEY, owner_in, owner_of
 from .app_code import is_async_callable
 from .application_context import ApplicationContext, ApplicationError, SessionEnded
 from .asgi import BokehASGI
+from .pages import render_app_page
 from .request_data import RequestProxy, token_payload
+from .resources import bokehjs_bundle
 from .session import ServerSession
 from .static import bokehjs_root, serve_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("autoload_js", "favicon", "metadata", "page", "static")
+__all__ = ("autoload_js", "favicon", "metadata", "page", "static", "websocket_endpoint")
 
 DEFAULT_ICO = Path(bokeh.__file__).parent / "server" / "views" / "bokeh.ico"
 
@@ -60,6 +61,20 @@ def _web_application() -> BokehASGI:
     web_app = registry.get_web_application()
     web_app.ensure_started()
     return web_app
+
+
+def _mount(request: HttpRequest, app_path: str | None, endpoint: str = "") -> str:
+    """The URL path (ending in "/") where the site's URLconf put bokehserver's endpoints.
+
+    ``app_path`` is what the endpoint's pattern captured after that point, prefix included.
+    """
+    tail = "/".join(part for part in (app_path, endpoint) if part)
+    path = request.path
+    if not tail:
+        return path
+    if path.endswith("/") and not endpoint:
+        path = path[:-1]  # the page of "app/"
+    return path[: len(path) - len(tail)] if path.endswith(tail) else "/"
 
 
 def _context(web_app: BokehASGI, captured: str | None) -> ApplicationContext:
@@ -174,7 +189,7 @@ async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
             return await sync_to_async(extra.func)(request, *extra.args, **extra.kwargs)
         if route == "/" and web_app.use_index:
             refusal = await _refusal(request, web_app, None)
-            return _refused_page(request, refusal) if refusal else _index(request, web_app)
+            return _refused_page(request, refusal) if refusal else _index(request, web_app, _mount(request, app_path))
         raise Http404("no Bokeh application at this path")
     refusal = await _refusal(request, web_app, context.url)
     if refusal:
@@ -186,22 +201,18 @@ async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
         return HttpResponseForbidden(str(exc))
     except ApplicationError as exc:
         return _app_failed(request, context, exc)
-    doc = session.document
-    html = server_html_page_for_session(
-        session,
-        resources=web_app.resources(),
-        title=doc.title,
-        template=doc.template,
-        template_variables=doc.template_variables,
-    )
+    mount = _mount(request, app_path)
+    favicon = None if web_app.ico_path == "none" else f"{mount}favicon.ico"
+    html = render_app_page(request, session, bokehjs_bundle(web_app, mount), context.url, favicon)
     return HttpResponse(html, content_type="text/html; charset=utf-8")
 
 
-def _index(request: HttpRequest, web_app: BokehASGI) -> HttpResponse:
+def _index(request: HttpRequest, web_app: BokehASGI, mount: str) -> HttpResponse:
     routes = sorted(web_app.app_paths)
+    base = mount.rstrip("/") + web_app.prefix
     if web_app.redirect_root and len(routes) == 1:
-        return HttpResponseRedirect(web_app.prefix + routes[0])
-    items = [{"href": web_app.prefix + route, "name": route.lstrip("/")} for route in routes]
+        return HttpResponseRedirect(base + routes[0])
+    items = [{"href": base + route, "name": route.lstrip("/")} for route in routes]
     template = web_app.index or "bokehserver/app_index.html"
     return render(request, template, {"prefix": web_app.prefix, "items": items, "routes": routes})
 
@@ -244,8 +255,10 @@ async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
     if absolute_url:
         parsed = urlparse(absolute_url)
         server_url = f"{parsed.scheme}://{parsed.netloc}"
-    resources = web_app.resources(server_url) if request.GET.get("resources") != "none" else None
-    bundle = bundle_for_objs_and_resources(None, resources)
+    if request.GET.get("resources") != "none":
+        bundle = bokehjs_bundle(web_app, _mount(request, app_path, "autoload.js"), server_url)
+    else:
+        bundle = Bundle()
     render_items = [RenderItem(token=session.token, elementid=element_id, use_for_title=False)]
     bundle.add(Script(script_for_render_items({}, render_items, app_path=app_url, absolute_url=absolute_url)))
     js = AUTOLOAD_JS.render(bundle=bundle, elementid=element_id)
@@ -290,7 +303,12 @@ async def static(request: HttpRequest, file_path: str, app_path: str | None = No
     return serve_file(request, root, file_path)
 
 
-async def favicon(request: HttpRequest) -> HttpResponse:
+def websocket_endpoint(request: HttpRequest, app_path: str = "") -> HttpResponse:
+    """``<app>/ws`` asked for over plain HTTP; its pattern routes websockets (see ``routing.py``)."""
+    return HttpResponseBadRequest("This is a Bokeh session websocket: connect to it with a websocket")
+
+
+async def favicon(request: HttpRequest, name: str = "favicon.ico") -> HttpResponse:
     web_app = _web_application()
     ico = web_app.ico_path
     if ico == "none":

@@ -99,7 +99,12 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
-STATIC_URL = "/django-static/"
+STATIC_URL = "static/"
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "bokehserver.staticfiles.BokehJSFinder",
+]
 
 BOKEHSERVER = {
     "APPS": {

@@ -172,47 +172,33 @@ def hard_timeout() -> Iterator[float]:
         signal.signal(signal.SIGALRM, previous)
 
 
-class BokehServerProcess:
-    """One ``manage.py runbokeh`` subprocess listening on 127.0.0.1, logging to a file."""
+class ServerProcess:
+    """A web server subprocess listening on 127.0.0.1:``port``, logging to a file."""
 
     def __init__(
         self,
-        args: Sequence[str],
+        command: Sequence[str],
         *,
         port: int,
         log_path: Path,
-        database: Path,
-        prefix: str = "",
+        cwd: Path = REPO_ROOT,
         env: dict[str, str] | None = None,
+        ready_path: str = "/",
     ) -> None:
         self.port = port
-        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.log_path = log_path
-        self.command = [sys.executable, "manage.py", "runbokeh", *args]
-        if self.prefix:
-            self.command += ["--prefix", self.prefix]
-        self.command += ["--port", str(port), "--address", "127.0.0.1"]
+        self.command = list(command)
+        self.cwd = cwd
+        self.ready_path = ready_path
         self._env = {k: v for k, v in os.environ.items() if k not in _SERVER_ENV_DROPPED}
-        self._env.update(
-            DJANGO_SETTINGS_MODULE="project.settings",
-            BOKEHSERVER_DB=str(database),
-            PYTHONUNBUFFERED="1",
-        )
+        self._env["PYTHONUNBUFFERED"] = "1"
         self._env.update(env or {})
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT[/prefix]``, without a trailing slash."""
-        return f"http://127.0.0.1:{self.port}{self.prefix}"
-
-    @property
     def origin(self) -> str:
-        """The ``host:port`` a browser on :attr:`url` sends as its websocket Origin."""
+        """The ``host:port`` a browser on this server sends as its websocket Origin."""
         return f"127.0.0.1:{self.port}"
-
-    def app_url(self, name: str) -> str:
-        return f"{self.url}/{name.strip('/')}"
 
     @property
     def pid(self) -> int | None:
@@ -239,26 +225,27 @@ class BokehServerProcess:
         ]
 
     def start(self, timeout: float = 120.0) -> None:
-        """Start the process and return once the port accepts and BokehJS is served; fail otherwise."""
+        """Start the process and return once ``ready_path`` answers 200; fail otherwise."""
+        name = " ".join(Path(part).name for part in self.command[:3])
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(self.command)}\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
                 self.command,
-                cwd=REPO_ROOT,
+                cwd=self.cwd,
                 env=self._env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        ready_url = f"{self.url}/static/js/bokeh.min.js"
+        ready_url = f"http://127.0.0.1:{self.port}{self.ready_path}"
         deadline = time.monotonic() + timeout
         last_problem = "nothing listening yet"
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 pytest.fail(
-                    f"runbokeh exited with code {self._proc.returncode} before serving "
+                    f"{name} exited with code {self._proc.returncode} before serving "
                     f"{ready_url}\n--- server log ---\n{self.log_tail()}",
                     pytrace=False,
                 )
@@ -276,7 +263,7 @@ class BokehServerProcess:
             time.sleep(0.1)
         self.stop()
         pytest.fail(
-            f"runbokeh did not serve {ready_url} within {timeout:.0f} s ({last_problem})\n"
+            f"{name} did not serve {ready_url} within {timeout:.0f} s ({last_problem})\n"
             f"--- server log ---\n{self.log_tail()}",
             pytrace=False,
         )
@@ -300,7 +287,44 @@ class BokehServerProcess:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<BokehServerProcess {self.url} {state} log={self.log_path}>"
+        return f"<{type(self).__name__} {' '.join(self.command[:3])} :{self.port} {state} log={self.log_path}>"
+
+
+class BokehServerProcess(ServerProcess):
+    """One ``manage.py runbokeh`` subprocess of the demo site, listening on 127.0.0.1."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        port: int,
+        log_path: Path,
+        database: Path,
+        prefix: str = "",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        command = [sys.executable, "manage.py", "runbokeh", *args]
+        if self.prefix:
+            command += ["--prefix", self.prefix]
+        command += ["--port", str(port), "--address", "127.0.0.1"]
+        server_env = {"DJANGO_SETTINGS_MODULE": "project.settings", "BOKEHSERVER_DB": str(database), **(env or {})}
+        super().__init__(command, port=port, log_path=log_path, env=server_env,
+                         ready_path=f"{self.prefix}/static/js/bokeh.min.js")
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT[/prefix]``, without a trailing slash."""
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
+
+    def app_url(self, name: str) -> str:
+        return f"{self.url}/{name.strip('/')}"
+
+
+@pytest.fixture(scope="session", name="server_process")
+def server_process_fixture() -> type[ServerProcess]:
+    """The :class:`ServerProcess` class, for test modules that start servers of their own."""
+    return ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -431,8 +455,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.failed:
         for name, value in getattr(item, "funcargs", {}).items():
-            if isinstance(value, BokehServerProcess):
-                report.sections.append((f"runbokeh log ({name}, {value.url})", value.log_tail(80)))
+            if isinstance(value, ServerProcess):
+                report.sections.append((f"server log ({name}, {value!r})", value.log_tail(80)))
             elif isinstance(value, ChromiumPage) and value.console:
                 report.sections.append((f"browser console ({name})", "\n".join(value.console[-80:])))
     return report

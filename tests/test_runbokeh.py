@@ -49,7 +49,7 @@ def test_scripts_directories_and_notebooks_get_bokeh_serve_routes(run):
     web_app = server.web_application
     assert web_app.app_paths == {"/sliders", "/dirapp", "/notebook"}
     assert server.port == 5123
-    assert web_app.websocket_origins == {"localhost:5123"}
+    assert web_app.websocket_origins is None  # the site's trusted origins
     assert "Bokeh app running at: http://localhost:5123/sliders" in out
     assert registry.get_web_application() is web_app
 
@@ -113,10 +113,9 @@ def test_no_path_serves_the_settings_apps(run):
     assert {"/sliders", "/dirapp", "/widgets", "/measurements"} <= server.web_application.app_paths
 
 
-def test_port_zero_reports_the_real_port_and_allows_it(run):
+def test_port_zero_reports_the_real_port(run):
     server, out = run(str(EXAMPLES / "sliders.py"), "--port", "0")
     assert "localhost:43210/sliders" in out
-    assert server.web_application.websocket_origins == {"localhost:43210"}
 
 
 @pytest.mark.parametrize("bad", ["missing.py", "README.md"])
@@ -143,3 +142,55 @@ def test_a_notebook_without_nbconvert_is_a_clear_error(run, monkeypatch):
 def test_bad_origin_is_a_clear_error(run):
     with pytest.raises(CommandError, match="Invalid port"):
         run(str(EXAMPLES / "sliders.py"), "--allow-websocket-origin", "example.com:http")
+
+
+def test_system_checks_run_before_serving(monkeypatch, settings):
+    from django.core.management.base import SystemCheckError
+
+    monkeypatch.setattr(runbokeh.Command, "server_class", FakeServer)
+    FakeServer.instances.clear()
+    settings.BOKEHSERVER = {"APPS": ["not", "a", "dict"]}
+    with pytest.raises(SystemCheckError, match="bokehserver.E001"):
+        call_command("runbokeh", skip_checks=False, stdout=StringIO())
+    assert FakeServer.instances == []
+
+
+def test_the_sites_asgi_application_is_served(run):
+    import project.asgi
+
+    server, _ = run(str(EXAMPLES / "sliders.py"))
+    assert server.asgi_application is project.asgi.application
+
+
+def test_a_site_without_asgi_application_gets_django_with_bokehs_websockets(run, settings):
+    del settings.ASGI_APPLICATION
+    server, _ = run(str(EXAMPLES / "sliders.py"))
+    assert getattr(server.asgi_application, "bokehserver", False)
+
+
+def test_the_banner_shows_apps_where_the_urlconf_includes_them(run, settings):
+    from types import ModuleType
+
+    from django.urls import include, path
+
+    urlconf = ModuleType("dashboards_urls")
+    urlconf.urlpatterns = [path("dashboards/", include("bokehserver.urls"))]
+    settings.ROOT_URLCONF = urlconf
+    _, out = run(str(EXAMPLES / "sliders.py"), "--port", "5123", "--prefix", "bk")
+    assert "Bokeh app running at: http://localhost:5123/dashboards/bk/sliders" in out
+
+
+def test_an_asgi_application_not_built_by_bokehserver_is_served_with_a_warning(run, settings, monkeypatch, caplog):
+    import sys
+    from types import ModuleType
+
+    from django.core.asgi import get_asgi_application
+
+    plain = ModuleType("plain_asgi")
+    plain.application = get_asgi_application()
+    monkeypatch.setitem(sys.modules, "plain_asgi", plain)
+    settings.ASGI_APPLICATION = "plain_asgi.application"
+    with caplog.at_level("WARNING", logger="bokehserver.routing"):
+        server, _ = run(str(EXAMPLES / "sliders.py"))
+    assert server.asgi_application is plain.application
+    assert any("plain_asgi.application" in r.getMessage() and "cannot connect" in r.getMessage() for r in caplog.records)

@@ -1,6 +1,7 @@
 """Every touch of a bokeh private name lives in this package, so a bokeh upgrade is one place to read.
 
-Sessions, curdoc and lifecycle hooks are here; the model shortcuts are in ``fast_models``.
+Sessions, curdoc and lifecycle hooks are here; the model shortcuts are in ``fast_models``; what an
+application tells plain daphne about its sockets (limits, close reasons) is in ``daphne``.
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from .. import registry
+from ..urls import app_url_path
 
 register = template.Library()
 
@@ -27,5 +28,5 @@ def bokeh_app(context: dict[str, Any], app_path: str, **arguments: Any) -> SafeS
     route = "/" + app_path.strip("/")
     if web_app.context_for(route) is None:
         raise template.TemplateSyntaxError(f"bokeh_app: no Bokeh application at {route!r}")
-    url = request.build_absolute_uri(web_app.prefix + route)
+    url = request.build_absolute_uri(app_url_path(web_app.prefix, route))
     return mark_safe(server_document(url, arguments={k: str(v) for k, v in arguments.items()} or None))

@@ -61,3 +61,106 @@ async def test_explicit_websocket_routes_reach_the_consumer(web_app, bk):
     ack = await bk.read_message(comm)
     assert ack.header["msgtype"] == "ACK"
     await comm.disconnect()
+
+
+def _included_at(mount):
+    """A site's URLconf: bokehserver included at ``mount`` first, then the admin and the site's own ``/``."""
+    from django.contrib import admin
+    from django.http import HttpResponse
+    from django.urls import include, path
+
+    module = ModuleType(f"site_urls_{mount.strip('/') or 'root'}")
+    module.urlpatterns = [
+        path(mount, include("bokehserver.urls")),
+        path("admin/", admin.site.urls),
+        path("", lambda request: HttpResponse("the site's home"), name="home"),
+    ]
+    return module
+
+
+@pytest.fixture(params=["", "dashboards/"], ids=["at-root", "under-dashboards"])
+def site(request, settings, web_app, bk):
+    """A site with its own ``/`` and admin, bokehserver included at the root or under dashboards/.
+
+    At the root the index of apps is off: with it, bokehserver answers ``/`` when included first.
+    """
+    settings.ROOT_URLCONF = _included_at(request.param)
+    web_app({"/app": bk.slider_doc, "/other": bk.div_doc}, use_index=bool(request.param))
+    return "/" + request.param
+
+
+async def test_append_slash_redirects_still_work_with_bokehserver_included(site, async_client):
+    response = await async_client.get("/admin")
+    assert response.status_code == 301
+    assert response["Location"] == "/admin/"
+
+
+async def test_the_sites_home_page_stays_the_sites(site, async_client):
+    response = await async_client.get("/")
+    assert response.content == b"the site's home"
+
+
+async def test_apps_index_and_bokehjs_are_served_under_the_include_point(site, async_client, settings):
+    settings.STATICFILES_FINDERS = ["django.contrib.staticfiles.finders.AppDirectoriesFinder"]
+    page = await async_client.get(f"{site}app")
+    assert page.status_code == 200
+    assert f'src="{site}static/js/bokeh.min.js?v=' in page.content.decode()
+    assert (await async_client.get(f"{site}static/js/bokeh.min.js")).status_code == 200
+    assert (await async_client.get(f"{site}app/metadata")).json()["url"] == "/app"
+    if site != "/":
+        index = await async_client.get(site)
+        assert index.status_code == 200
+        assert f'href="{site}app"' in index.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/static/admin/css/base.css", "/nothing-here", "/app/nope", "/favicon.ico"])
+def test_paths_bokehserver_does_not_serve_are_not_claimed(settings, path):
+    from bokehserver import registry
+    from bokehserver.asgi import BokehASGI
+
+    settings.ROOT_URLCONF = _included_at("")
+    app = BokehASGI({"/app": lambda doc: None}, ico_path="none")
+    registry.install(app)
+    try:
+        with pytest.raises(Resolver404):
+            resolve(path)
+    finally:
+        registry.uninstall(app)
+
+
+async def test_websockets_find_the_app_where_the_urlconf_put_it(site, asgi_application, bk):
+    comm = WebsocketCommunicator(asgi_application, f"{site}app/ws", subprotocols=["bokeh", bk.make_token()])
+    connected, subprotocol = await comm.connect()
+    assert (connected, subprotocol) == (True, "bokeh")
+    assert (await bk.read_message(comm)).msgtype == "ACK"
+    await comm.disconnect()
+
+
+async def test_a_websocket_outside_the_include_point_is_closed_4004(settings, web_app, asgi_application, bk):
+    settings.ROOT_URLCONF = _included_at("dashboards/")
+    web_app({"/app": bk.slider_doc})
+    comm = WebsocketCommunicator(asgi_application, "/app/ws", subprotocols=["bokeh", bk.make_token()])
+    assert (await comm.connect())[0] is True
+    code, reason = await bk.read_close(comm)
+    assert code == 4004 and "/app/ws" in reason
+
+
+async def test_other_websockets_go_to_the_sites_own_routing(web_app, bk):
+    from django.core.asgi import get_asgi_application
+
+    from bokehserver.routing import bokeh_asgi_application
+
+    seen = []
+
+    async def site_websockets(scope, receive, send):
+        seen.append(scope["path"])
+        await send({"type": "websocket.close", "code": 4321})
+
+    web_app({"/app": bk.slider_doc})
+    application = bokeh_asgi_application(get_asgi_application(), other_websockets=site_websockets)
+    chat = WebsocketCommunicator(application, "/chat/ws")
+    assert await chat.connect() == (False, 4321)
+    bokeh = WebsocketCommunicator(application, "/app/ws", subprotocols=["bokeh", bk.make_token()])
+    assert await bokeh.connect() == (True, "bokeh")
+    await bokeh.disconnect()
+    assert seen == ["/chat/ws"]

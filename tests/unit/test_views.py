@@ -18,6 +18,10 @@ from django.test import AsyncClient
 from bokehserver.views import DEFAULT_ICO
 
 SECRET = "x" * 44
+DJANGO_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+]
 TOKEN_RE = re.compile(r'"token":\s*"([^"]+)"')
 
 
@@ -60,7 +64,16 @@ async def test_page_creates_a_session_and_embeds_its_token(slider_server, client
     assert all(f'data-root-id="{rid}"' in html for rid in root_ids)
 
 
-async def test_page_references_versioned_bokehjs(slider_server, client):
+async def test_page_loads_bokehjs_from_the_sites_static_files(slider_server, client, settings):
+    settings.STATIC_URL = "/assets/"
+    html = (await client.get("/app")).content.decode()
+    assert 'src="/assets/bokehserver/js/bokeh.min.js"' in html
+    assert 'src="/assets/bokehserver/js/bokeh-widgets.min.js"' in html
+    assert "/static/" not in html
+
+
+async def test_without_the_finder_the_page_references_versioned_bokehjs(slider_server, client, settings):
+    settings.STATICFILES_FINDERS = DJANGO_FINDERS
     html = (await client.get("/app")).content.decode()
     match = re.search(r'src="(/static/js/bokeh\.min\.js)\?v=([0-9a-f]+)"', html)
     assert match, "the page should load BokehJS from this server's /static/ with ?v="
@@ -200,7 +213,8 @@ async def test_app_at_root_is_served_at_root(web_app, client, bk):
     assert len(server.get_sessions("/")) == 1
 
 
-async def test_prefix_applies_to_every_endpoint(web_app, client, bk):
+async def test_prefix_applies_to_every_endpoint(web_app, client, bk, settings):
+    settings.STATICFILES_FINDERS = DJANGO_FINDERS
     server = web_app({"/app": bk.slider_doc}, prefix="/pre")
     page = await client.get("/pre/app")
     assert page.status_code == 200
@@ -241,7 +255,15 @@ async def test_autoload_embeds_a_new_session_into_the_element(slider_server, cli
     assert "target-17" in js
     token = token_of(response)
     assert [s.id for s in slider_server.get_sessions("/app")] == [get_session_id(token)]
-    assert "/static/js/bokeh.min.js" in js
+    assert "/static/bokehserver/js/bokeh.min.js" in js
+
+
+async def test_autoload_for_another_site_names_bokehjs_with_this_servers_address(slider_server, client, settings):
+    settings.STATICFILES_FINDERS = DJANGO_FINDERS
+    response = await client.get(
+        "/app/autoload.js?bokeh-autoload-element=e&bokeh-absolute-url=http://bokeh.example:8000/app"
+    )
+    assert '"http://bokeh.example:8000/static/js/bokeh.min.js?v=' in response.content.decode()
 
 
 async def test_autoload_echoes_the_origin_when_cookies_are_sent(slider_server, client):
@@ -443,3 +465,10 @@ async def test_session_request_keeps_the_user_but_not_the_whole_django_request(w
 test_session_request_keeps_the_user_but_not_the_whole_django_request = pytest.mark.django_db(transaction=True)(
     test_session_request_keeps_the_user_but_not_the_whole_django_request
 )
+
+
+async def test_an_apps_websocket_url_over_plain_http_is_400(slider_server, client):
+    response = await client.get("/app/ws")
+    assert response.status_code == 400
+    assert b"websocket" in response.content
+    assert (await client.get("/nope/ws")).status_code == 404

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from bokehserver import conf
 from bokehserver.origins import create_hosts_allowlist
 from bokehserver.registry import AppSpecError, routes_for_paths
+from bokehserver.urls import app_url_path
 
 SESSION_ID_MODES = ("unsigned", "signed", "external-signed")
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
@@ -19,7 +20,6 @@ LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 
 class Command(BaseCommand):
     help = "Serve Bokeh applications (scripts, notebooks, directories, or BOKEHSERVER['APPS']) with daphne."
-    requires_system_checks: list[str] = []
 
     @property
     def server_class(self) -> Any:
@@ -33,7 +33,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=None, help="Port to listen on (default 5006; 0 picks one)")
         parser.add_argument("--address", default=None, help="Address to listen on (default: all interfaces)")
         parser.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
-                            help="Host allowed to open websockets (repeatable; default localhost:<port>)")
+                            help="Host of pages allowed to open websockets (repeatable; default: the site's "
+                                 "ALLOWED_HOSTS on the port the page came from, and CSRF_TRUSTED_ORIGINS)")
         parser.add_argument("--prefix", default=None, help="URL prefix for every Bokeh URL")
         parser.add_argument("--session-ids", choices=SESSION_ID_MODES, default=None,
                             help="unsigned, signed, or external-signed session ids")
@@ -71,20 +72,16 @@ class Command(BaseCommand):
         port = options["port"] if options["port"] is not None else cfg["PORT"]
         web_app = self.build_web_application(options, port)
         from bokehserver import registry
-        from bokehserver.asgi import bokeh_asgi_application
-        from django.core.asgi import get_asgi_application
+        from bokehserver.routing import site_asgi_application
 
         registry.install(web_app)
-        asgi_app = bokeh_asgi_application(get_asgi_application())
+        asgi_app = site_asgi_application()
         address = options["address"]
-        origins_given = options["allow_websocket_origin"] or cfg["ALLOW_WEBSOCKET_ORIGIN"]
 
         def on_listen(host: str, actual_port: int) -> None:
-            if not origins_given and actual_port != port:
-                web_app._websocket_origins = set(create_hosts_allowlist(None, actual_port))
             shown = address or "localhost"
             for route in sorted(web_app.app_paths):
-                url = f"http://{shown}:{actual_port}{web_app.prefix}{route if route != '/' else '/'}"
+                url = f"http://{shown}:{actual_port}{app_url_path(web_app.prefix, route)}"
                 self.stdout.write(f"Bokeh app running at: {url}")
                 if options["show"]:
                     webbrowser.open(url, new=2)
@@ -108,7 +105,8 @@ class Command(BaseCommand):
             if files:
                 overrides["applications"] = routes_for_paths(files, argv)
             origins = options["allow_websocket_origin"] or cfg["ALLOW_WEBSOCKET_ORIGIN"]
-            overrides["extra_websocket_origins"] = create_hosts_allowlist(origins, port)
+            overrides["extra_websocket_origins"] = create_hosts_allowlist(origins, port) if origins else None
+            overrides["origin_hint"] = "runbokeh --allow-websocket-origin={host}"
         except (AppSpecError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         for option, key in (

@@ -1,0 +1,64 @@
+"""Where a page loads BokehJS from: the site's static files, or this server's own ``static/`` URLs.
+
+Pages use the site's ``STATIC_URL`` when ``BokehJSFinder`` is configured (so no URL of the site
+is claimed); otherwise, and for unminified BokehJS, bokeh serve's URLs under the prefix:
+``<include point><prefix>/static/js/bokeh.min.js?v=<sha>``. ``BOKEH_RESOURCES=cdn`` or
+``inline`` is honoured as by bokeh serve.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import PurePath
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+from bokeh.embed.bundle import URL, Bundle, bundle_for_objs_and_resources
+from bokeh.resources import Resources
+from bokeh.settings import settings as bokeh_settings
+
+from .static import append_version, bokehjs_root
+from .staticfiles import STATIC_PREFIX, uses_staticfiles
+
+if TYPE_CHECKING:
+    from .asgi import BokehASGI
+
+__all__ = ("bokehjs_bundle",)
+
+
+def _static_url(relative: str) -> str | None:
+    """The site's static URL of a BokehJS file the finder serves, or None."""
+    folder, _, name = relative.rpartition("/")
+    if folder != "js" or not name.endswith(".min.js") or not uses_staticfiles():
+        return None
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    return staticfiles_storage.url(f"{STATIC_PREFIX}/{name}")
+
+
+def bokehjs_bundle(web_app: BokehASGI, mount: str = "/", absolute_url: str | None = None) -> Bundle:
+    """The scripts and styles of BokehJS for a page of an app included at ``mount``.
+
+    ``absolute_url`` (``scheme://host``) makes the URLs absolute, for pages of other sites.
+    """
+    mode = bokeh_settings.resources(default="server")
+    if mode not in ("server", "server-dev"):
+        return bundle_for_objs_and_resources(None, Resources(mode=mode))
+    files = bundle_for_objs_and_resources(None, Resources(mode="absolute-dev" if mode == "server-dev" else "absolute"))
+    root = f"{bokehjs_root()}{os.sep}"  # the folder the "absolute" files are in
+    own_static = f"{mount.rstrip('/')}{web_app.prefix}/static/"
+
+    def url(location: object) -> URL:
+        text = str(location)
+        if not text.startswith(root):
+            return URL(text)  # a URL a model asks for, or an extension's file
+        relative = PurePath(text[len(root):]).as_posix()
+        found = _static_url(relative) or own_static + append_version(relative)
+        return URL(urljoin(absolute_url, found) if absolute_url else found)
+
+    return Bundle(
+        js_files=[url(f) for f in files.js_files],
+        js_raw=files.js_raw,
+        css_files=[url(f) for f in files.css_files],
+        css_raw=files.css_raw,
+        hashes=files.hashes,
+    )

@@ -50,6 +50,7 @@ class RequestProxy:
         remote_ip: str | None,
         method: str = "GET",
         underlying: Any = None,
+        url_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.all_arguments = dict(arguments)
         self.arguments = {k: v for k, v in arguments.items() if k != "bokeh-session-id"}
@@ -61,6 +62,8 @@ class RequestProxy:
         self.protocol = protocol
         self.remote_ip = remote_ip
         self.method = method
+        # values a site's URL pattern captured around the include, e.g. pk of "reports/<int:pk>/"
+        self.url_kwargs = dict(url_kwargs or {})
         self._underlying = underlying
 
     def __getattr__(self, name: str) -> Any:
@@ -87,6 +90,7 @@ class RequestProxy:
             remote_ip=request.META.get("REMOTE_ADDR"),
             method=request.method or "GET",
             underlying=_kept(request),
+            url_kwargs=_site_kwargs(getattr(getattr(request, "resolver_match", None), "kwargs", None)),
         )
 
     @classmethod
@@ -111,6 +115,7 @@ class RequestProxy:
             remote_ip=client[0],
             method="GET",
             underlying=scope,
+            url_kwargs=_site_kwargs((scope.get("url_route") or {}).get("kwargs")),
         )
 
     def with_payload(self, payload: dict[str, Any]) -> RequestProxy:
@@ -130,7 +135,13 @@ class RequestProxy:
             remote_ip=self.remote_ip,
             method=self.method,
             underlying=self._underlying,
+            url_kwargs=self.url_kwargs,
         )
+
+
+def _site_kwargs(kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """A URL match's kwargs without bokehserver's own (``app_path``, ``file_path``, ``name``)."""
+    return {k: v for k, v in (kwargs or {}).items() if k not in ("app_path", "file_path", "name")}
 
 
 def _filtered(items: dict[str, str], include: Iterable[str] | None, exclude: Iterable[str] | None) -> dict[str, str]:

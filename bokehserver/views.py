@@ -174,7 +174,7 @@ def _app_failed(request: HttpRequest, context: ApplicationContext, exc: Exceptio
     )
 
 
-async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
+async def page(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> HttpResponse:
     """The app page (which creates the session), or the index of apps at the prefix root."""
     web_app = _web_application()
     route = web_app.route_for(app_path)
@@ -227,7 +227,7 @@ def _cors(response: HttpResponse, request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_http_methods(["GET", "HEAD", "OPTIONS"])
-async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
+async def autoload_js(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> HttpResponse:
     """JavaScript that embeds a new session of the app into the requesting element of a foreign page."""
     web_app = _web_application()
     context = _context(web_app, app_path)
@@ -276,7 +276,7 @@ def _refusal_script(element_id: str, message: str) -> HttpResponse:
     return HttpResponse(js, content_type="application/javascript", status=200)
 
 
-async def metadata(request: HttpRequest, app_path: str = "") -> HttpResponse:
+async def metadata(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> HttpResponse:
     """The app's URL and its ``Application(metadata=...)``, as JSON."""
     web_app = _web_application()
     context = _context(web_app, app_path)
@@ -289,7 +289,7 @@ async def metadata(request: HttpRequest, app_path: str = "") -> HttpResponse:
     return JsonResponse({"url": context.url, "data": data or {}})
 
 
-async def static(request: HttpRequest, file_path: str, app_path: str | None = None) -> HttpResponse:
+async def static(request: HttpRequest, file_path: str, app_path: str | None = None, **url_kwargs: Any) -> HttpResponse:
     """An app's own ``static/`` file, or a BokehJS file (with ``?v=`` a long-cached one)."""
     web_app = _web_application()
     route = web_app.route_for(app_path)
@@ -303,12 +303,12 @@ async def static(request: HttpRequest, file_path: str, app_path: str | None = No
     return serve_file(request, root, file_path)
 
 
-def websocket_endpoint(request: HttpRequest, app_path: str = "") -> HttpResponse:
+def websocket_endpoint(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> HttpResponse:
     """``<app>/ws`` asked for over plain HTTP; its pattern routes websockets (see ``routing.py``)."""
     return HttpResponseBadRequest("This is a Bokeh session websocket: connect to it with a websocket")
 
 
-async def favicon(request: HttpRequest, name: str = "favicon.ico") -> HttpResponse:
+async def favicon(request: HttpRequest, name: str = "favicon.ico", **url_kwargs: Any) -> HttpResponse:
     web_app = _web_application()
     ico = web_app.ico_path
     if ico == "none":

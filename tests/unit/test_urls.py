@@ -164,3 +164,26 @@ async def test_other_websockets_go_to_the_sites_own_routing(web_app, bk):
     assert await bokeh.connect() == (True, "bokeh")
     await bokeh.disconnect()
     assert seen == ["/chat/ws"]
+
+
+@pytest.mark.urls("tests.unit.reports_urls")
+async def test_values_a_site_captures_around_the_include_reach_the_app(web_app, async_client, open_session, bk):
+    from bokeh.models import Div
+    from bokeh.util.token import get_session_id
+
+    def report(doc):
+        doc.add_root(Div(name="pk", text=repr(doc.session_context.request.url_kwargs)))
+
+    app = web_app({"/report": report})
+    response = await async_client.get("/reports/7/report")
+    assert response.status_code == 200
+    [session] = app.get_sessions("/report")
+    assert session.document.select_one({"name": "pk"}).text == "{'pk': 7}"
+    assert (await async_client.get("/reports/7/report/metadata")).status_code == 200
+    assert (await async_client.get("/reports/x/report")).status_code == 404
+    # a session the websocket builds (its token made elsewhere) sees them too
+    token = bk.make_token()
+    comm = await open_session("/reports/8/report", token)
+    built = app.get_session("/report", get_session_id(token))
+    assert built.document.select_one({"name": "pk"}).text == "{'pk': 8}"
+    await comm.disconnect()

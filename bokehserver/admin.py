@@ -6,6 +6,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 
+from . import registry
 from .control import expire_sessions
 from .models import BokehSession
 
@@ -46,7 +47,8 @@ class BokehSessionAdmin(admin.ModelAdmin):
     @admin.action(description="End selected sessions (their pages show why; a reload starts a new session)",
                   permissions=["delete"])
     def expire(self, request: Any, queryset: Any) -> None:
-        result = async_to_sync(expire_sessions)(list(queryset), reason="ended by an administrator")
+        result = async_to_sync(expire_sessions)(list(queryset), registry.installed_web_application(),
+                                                reason="ended by an administrator")
         messages.success(request, f"Ended {result.ended} sessions ({result.here} in this process, "
                                   f"{result.elsewhere} in other processes).")
         if result.unreachable:

@@ -54,20 +54,21 @@ def _is_local(host: str, pid: int) -> bool:
     return host == HOST and pid == os.getpid()
 
 
-async def expire_sessions(records: Iterable[BokehSession], *, reason: str = "ended by the server",
-                          reply_seconds: float = REPLY_SECONDS) -> ExpireResult:
-    """End the sessions behind ``records`` for ``reason``, wherever they live, and say what happened."""
-    from channels.layers import get_channel_layer
+async def expire_sessions(records: Iterable[BokehSession], web_app: BokehASGI | None, *,
+                          reason: str = "ended by the server", reply_seconds: float = REPLY_SECONDS) -> ExpireResult:
+    """End the sessions behind ``records`` for ``reason``, wherever they live, and say what happened.
 
-    from . import registry
+    ``web_app`` is the one this process serves (None if it serves none): it ends the local ones.
+    """
+    from channels.layers import get_channel_layer
 
     result = ExpireResult()
     remote: dict[str, BokehSession] = {}
     for record in records:
         if record.destroyed_at is not None:
             continue
-        if _is_local(record.host, record.pid):
-            if await registry.get_web_application().expire_session(record.app_path, record.session_id, reason):
+        if web_app is not None and _is_local(record.host, record.pid):
+            if await web_app.expire_session(record.app_path, record.session_id, reason):
                 result.here += 1
             continue
         remote[record.session_id] = record
@@ -100,18 +101,15 @@ async def expire_sessions(records: Iterable[BokehSession], *, reason: str = "end
     return result
 
 
-async def end_login_sessions(login_key: str, reason: str) -> int:
+async def end_login_sessions(login_key: str, reason: str, web_app: BokehASGI | None) -> int:
     """End the sessions of one Django login (its user logged out) here, and ask every other process to.
 
-    Returns how many ended in this process; other processes are not waited for. Only a digest of
-    the login's session key crosses the channel layer.
+    Returns how many ended in ``web_app``, this process's; other processes are not waited for.
+    Only a digest of the login's session key crosses the channel layer.
     """
     from channels.layers import get_channel_layer
 
-    from . import registry
-
     digest = login_digest(login_key)
-    web_app = registry.installed_web_application()
     ended = await web_app.end_login_sessions(digest, reason) if web_app is not None else 0
     layer = get_channel_layer()
     if layer is not None:

@@ -32,6 +32,7 @@ def send(signal: Signal, sender: Any, **kwargs: Any) -> None:
 
 def end_sessions_of_logout(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
     """``user_logged_out`` receiver: the pages of that login show why their sessions ended."""
+    from . import registry
     from .control import end_login_sessions
 
     session = getattr(request, "session", None)
@@ -39,6 +40,6 @@ def end_sessions_of_logout(sender: Any, request: Any = None, user: Any = None, *
     if not login_key:
         return
     try:
-        async_to_sync(end_login_sessions)(login_key, "logged out")
+        async_to_sync(end_login_sessions)(login_key, "logged out", registry.installed_web_application())
     except Exception:
         logger.exception("Could not end the Bokeh sessions of a login that logged out")

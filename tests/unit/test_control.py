@@ -98,13 +98,13 @@ async def test_sessions_of_a_process_that_does_not_answer_are_reported_unreachab
 
     layer = InMemoryChannelLayer()
     monkeypatch.setattr("channels.layers.get_channel_layer", lambda: layer)
-    result = await control.expire_sessions([record("s1", pid=os.getpid() + 1)], reply_seconds=0.2)
+    result = await control.expire_sessions([record("s1", pid=os.getpid() + 1)], None, reply_seconds=0.2)
     assert (result.here, result.elsewhere, result.unreachable) == (0, 0, ["s1"])
 
 
 async def test_without_a_channel_layer_other_processes_are_unreachable(monkeypatch):
     monkeypatch.setattr("channels.layers.get_channel_layer", lambda: None)
-    result = await control.expire_sessions([record("s1", pid=os.getpid() + 1)])
+    result = await control.expire_sessions([record("s1", pid=os.getpid() + 1)], None)
     assert (result.ended, result.unreachable) == (0, ["s1"])
 
 
@@ -117,7 +117,7 @@ async def test_a_process_that_answers_is_counted(monkeypatch):
     listener = asyncio.create_task(control.listen(app, address=(control.HOST, 1)))  # plays process 1
     try:
         await eventually(lambda: layer.groups.get(control.CONTROL_GROUP))
-        result = await control.expire_sessions([record("s1", pid=1), record("gone", pid=1)])
+        result = await control.expire_sessions([record("s1", pid=1), record("gone", pid=1)], None)
     finally:
         listener.cancel()
     assert (result.here, result.elsewhere, result.unreachable) == (0, 1, [])

@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("AccessRules", "Rule", "USER_KEY", "login_key_of", "owner_in", "owner_of", "websocket_user")
+__all__ = ("AccessRules", "Rule", "USER_KEY", "login_key_of", "owner_in", "owner_of", "signing", "websocket_user")
 
 # The token payload key that names the session's owner (a user's primary key, as a string).
 USER_KEY = "bokehserver_user"
@@ -165,3 +165,16 @@ def _user_for_login_key(login_key: str | None) -> Any:
         return get_user(_Request())  # type: ignore[arg-type]
     finally:
         close_old_connections()
+
+
+def signing(secret_key: str | bytes | None, *, restricted: bool) -> tuple[bool, str | bytes | None]:
+    """Whether to sign session ids and tokens when nobody said, and with what.
+
+    Unsigned, as bokeh serve, while every app is public; once an app needs a user, tokens carry
+    that user's id and are signed: with the configured key, else the site's SECRET_KEY.
+    """
+    if not restricted:
+        return False, secret_key
+    from django.conf import settings
+
+    return True, secret_key or settings.SECRET_KEY

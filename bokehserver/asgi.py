@@ -13,7 +13,7 @@ from bokeh.resources import Resources
 from bokeh.settings import settings as bokeh_settings
 
 from . import app_code, conf, control, logins
-from .access import AccessRules
+from .access import AccessRules, signing
 from .application_context import ApplicationContext
 from .heap import freeze_startup_objects
 from .origins import check_whitelist, create_hosts_allowlist, refusal_reason, site_trusts_origin
@@ -392,17 +392,4 @@ class BokehASGI:
 
             self._asgi = site_asgi_application()
         await self._asgi(scope, receive, send)
-
-
-def signing(secret_key: str | bytes | None, *, restricted: bool) -> tuple[bool, str | bytes | None]:
-    """Whether to sign session ids and tokens when nobody said, and with what.
-
-    Unsigned, as bokeh serve, while every app is public; once an app needs a user, tokens carry
-    that user's id and are signed: with the configured key, else the site's SECRET_KEY.
-    """
-    if not restricted:
-        return False, secret_key
-    from django.conf import settings
-
-    return True, secret_key or settings.SECRET_KEY
 

@@ -107,6 +107,15 @@ class SessionRecords:
 
     def close_orphans_sync(self) -> int:
         """Mark this host's records of processes that are gone as destroyed (called at startup)."""
+        from django.db import close_old_connections
+
+        close_old_connections()
+        try:
+            return self._close_orphans()
+        finally:
+            close_old_connections()  # runs on a worker thread that may end with the loop: leave nothing open
+
+    def _close_orphans(self) -> int:
         from .models import BokehSession
 
         alive = []

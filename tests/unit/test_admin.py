@@ -81,3 +81,24 @@ async def test_a_database_failure_is_logged_and_retried(web_app, caplog, monkeyp
     assert any("db down" in r.getMessage() and r.exc_info is None for r in caplog.records)
     monkeypatch.undo()
     assert await app.records.flush() == 1
+
+
+def test_tidying_records_at_startup_leaves_no_connection_open_in_its_thread():
+    """It runs on a loop's executor thread, which ends with the loop: an open connection would be
+    dropped unclosed (PostgreSQL's driver warns, a server counts it until it times out)."""
+    import threading
+
+    from django.db import connection
+
+    from bokehserver.records import SessionRecords
+
+    left_open = []
+
+    def tidy():
+        SessionRecords().close_orphans_sync()
+        left_open.append(connection.connection is not None)
+
+    thread = threading.Thread(target=tidy)
+    thread.start()
+    thread.join(30)
+    assert left_open == [False]

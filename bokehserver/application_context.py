@@ -322,10 +322,6 @@ class ApplicationContext:
                     logger.exception("Error in on_session_destroyed hook of app %s (session %s)", self._url, session.id)
         return True
 
-    def ended_reason(self, session_id: str) -> str | None:
-        """Why ``session_id`` was ended on purpose, or None: its id and token open nothing again."""
-        return self._ended.reason(session_id)
-
     async def end_session(self, session: ServerSession, reason: str) -> bool:
         """End ``session`` for good: its pages show ``reason``, its sockets close, its hooks run."""
         if session.destroyed:

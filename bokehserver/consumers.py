@@ -19,8 +19,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from . import registry, signals
 from .access import owner_in, owner_of, websocket_user
 from .application_context import ApplicationContext, ApplicationError, SessionEnded
-from .ending import close_reason
 from .connection import ServerConnection
+from .ending import close_reason
 from .frames import SEND_FRAMES, Frames
 from .protocol_handler import ProtocolHandler
 from .request_data import RequestProxy

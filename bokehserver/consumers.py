@@ -73,11 +73,21 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.state = ConnectionState.CONNECTING
+        self.connection: ServerConnection | None = None
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        except Exception as exc:
+            logger.warning("Closing websocket to %s after an unexpected error: %r", self.scope.get("path"), exc)
+            logger.debug("Traceback of the websocket error", exc_info=True)
+            if self.state is ConnectionState.OPEN:
+                await self._close_quietly(CloseCode.INTERNAL_ERROR, "server error")
+        finally:
+            # however the consumer ends (an error, or daphne cancelling it), its session lives on unattached
+            await self._leave_session()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route an ASGI message to its handler, without Channels' per-message database check.
@@ -96,8 +106,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
     async def connect(self) -> None:
-        self.state = ConnectionState.CONNECTING
-        self.connection: ServerConnection | None = None
         self.receiver: Receiver | None = None
         web_app = registry.get_web_application()
         web_app.ensure_started()
@@ -175,8 +183,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _refuse(self, code: CloseCode, reason: str) -> None:
         logger.warning("Closing websocket to %s: %s (%d)", self.scope.get("path"), reason, code)
+        await self._close_quietly(code, reason)
+        await self._leave_session()
+
+    async def _close_quietly(self, code: int, reason: str) -> None:
         self.state = ConnectionState.CLOSED
-        await self.close(code=int(code), reason=reason)
+        try:
+            await self.close(code=int(code), reason=reason)
+        except Exception as exc:
+            logger.debug("Closing a websocket failed: %r", exc)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.state is not ConnectionState.OPEN:
@@ -193,7 +208,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except (ValidationError, MessageError, ProtocolError) as exc:
             await self._refuse(CloseCode.PROTOCOL_ERROR, f"protocol error: {exc}"[:120])
             return
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        except Exception as exc:  # json.loads alone raises ValueError, RecursionError, KeyError, ...
             await self._refuse(CloseCode.PROTOCOL_ERROR, f"malformed message: {_short(exc)}"[:120])
             return
         if message is None:
@@ -203,9 +218,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except ProtocolError as exc:
             await self._refuse(CloseCode.PROTOCOL_ERROR, str(exc)[:120])
             return
-        except Exception:
-            logger.exception("Unexpected error handling %s", message.msgtype)
-            await self._refuse(CloseCode.INTERNAL_ERROR, "server failed to handle a message")
+        except Exception as exc:
+            logger.debug("Traceback of the %s error", message.msgtype, exc_info=True)
+            await self._refuse(CloseCode.INTERNAL_ERROR, f"server failed to handle {message.msgtype}: {exc!r}"[:120])
             return
         if reply is None or self.connection is None:
             return
@@ -215,12 +230,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.connection.send_message(reply)
 
     async def disconnect(self, code: int) -> None:
+        logger.debug("WebSocket connection closed: code=%s", code)
         self.state = ConnectionState.CLOSED
-        connection = getattr(self, "connection", None)
+        await self._leave_session()
+
+    async def _leave_session(self) -> None:
+        """Detach from the session (once), which then expires by the usual rules, and tell its app."""
+        connection, self.connection = self.connection, None
         if connection is None:
             return
         session = connection._session
-        logger.debug("WebSocket connection closed: code=%s", code)
         connection.detach_session()
         if session is not None:
             try:

@@ -12,6 +12,7 @@ from bokeh.models import Button, Div, Slider
 from bokeh.util.token import get_session_id
 
 from bokehserver.consumers import CloseCode
+from waiting import eventually
 
 SECRET = "x" * 44
 
@@ -509,3 +510,66 @@ async def test_session_sockets_take_no_channel_layer_channel(slider_server, open
     assert (await pull(bk, comm))["roots"]
     assert getattr(layer, "channels", {}) == {}
     await comm.disconnect()
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+ESCAPING_FRAMES = {
+    # json.loads raises RecursionError, which bokeh's decoding does not catch
+    "deeply-nested-content": [json.dumps({"msgid": "d1", "msgtype": "PULL-DOC-REQ"}), "{}", DEEP],
+    "deeply-nested-header": [DEEP, "{}", "{}"],
+    "deeply-nested-buffer-header": [
+        json.dumps({"msgid": "d2", "msgtype": "PATCH-DOC", "num_buffers": 1}), "{}", json.dumps({"events": []}), DEEP,
+    ],
+    # int() refuses more than 4300 digits with a plain ValueError
+    "huge-number-in-header": ['{"msgid": "n1", "msgtype": "PULL-DOC-REQ", "num_buffers": ' + "9" * 5000 + "}", "{}", "{}"],
+    "huge-number-in-buffer-header": [
+        json.dumps({"msgid": "n2", "msgtype": "PATCH-DOC", "num_buffers": 1}), "{}", json.dumps({"events": []}),
+        '{"id": ' + "9" * 5000 + "}",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(ESCAPING_FRAMES))
+async def test_input_that_breaks_json_decoding_is_closed_4001_and_the_session_detached(
+    slider_server, open_session, bk, bokeh_warnings, case,
+):
+    comm = await open_session("/app")
+    [session] = slider_server.get_sessions("/app")
+    assert session.connection_count == 1
+    await bk.send_frames(comm, ESCAPING_FRAMES[case])
+    code, reason = await bk.read_close(comm)
+    assert code == CloseCode.PROTOCOL_ERROR
+    assert reason.startswith("malformed message")
+    assert session.connection_count == 0, "the session should be left to expire by the usual rules"
+    assert_warned_without_traceback(bokeh_warnings)
+    await assert_still_serves(bk, open_session)
+
+
+async def test_a_consumer_that_is_cancelled_leaves_its_session_detached(slider_server, open_session, bk):
+    lost = []
+    comm = await open_session("/app")
+    [session] = slider_server.get_sessions("/app")
+    session.document.on_event("connection_lost", lambda event: lost.append(event))
+    assert session.connection_count == 1
+    comm.future.cancel()  # as daphne cancels an application that outlives its socket
+    await eventually(lambda: session.connection_count == 0, what="the session has no connection")
+    await eventually(lambda: lost, what="connection_lost handlers ran")
+    await assert_still_serves(bk, open_session)
+
+
+async def test_an_unexpected_error_in_a_handler_closes_4000_detached_without_traceback(
+    slider_server, open_session, bk, bokeh_warnings, monkeypatch,
+):
+    comm = await open_session("/app")
+    [session] = slider_server.get_sessions("/app")
+
+    async def broken(message, connection):
+        raise RecursionError("handler blew its stack")
+
+    monkeypatch.setattr("bokehserver.protocol_handler.ProtocolHandler.handle", lambda self, m, c: broken(m, c))
+    await bk.send_message(comm, bk.protocol.create("PULL-DOC-REQ"))
+    code, reason = await bk.read_close(comm)
+    assert code == CloseCode.INTERNAL_ERROR
+    assert "PULL-DOC-REQ" in reason
+    assert session.connection_count == 0
+    assert_warned_without_traceback(bokeh_warnings)

@@ -24,8 +24,10 @@ class ProtocolHandler:
         """Return the reply to send (a message, or its frames); an app error becomes ERROR.
 
         Raises:
-            ProtocolError: a message type a server does not accept.
+            ProtocolError: a message type a server does not accept, or a header without a msgid.
         """
+        if not isinstance(message.header.get("msgid"), str):
+            raise ProtocolError(f"{message.msgtype} header has no msgid")
         msgtype = message.msgtype
         if msgtype == "SERVER-INFO-REQ":
             return connection.protocol.create("SERVER-INFO-REPLY", message.header["msgid"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import bokeh
@@ -543,6 +544,15 @@ async def test_input_that_breaks_json_decoding_is_closed_4001_and_the_session_de
     assert session.connection_count == 0, "the session should be left to expire by the usual rules"
     assert_warned_without_traceback(bokeh_warnings)
     await assert_still_serves(bk, open_session)
+
+
+async def test_a_header_without_msgid_is_a_protocol_error(slider_server, open_session, bk, caplog):
+    comm = await open_session("/app")
+    await bk.send_frames(comm, [json.dumps({"msgtype": "PULL-DOC-REQ"}), "{}", "{}"])
+    code, reason = await bk.read_close(comm)
+    assert code == CloseCode.PROTOCOL_ERROR
+    assert "msgid" in reason
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
 async def test_a_consumer_that_is_cancelled_leaves_its_session_detached(slider_server, open_session, bk):

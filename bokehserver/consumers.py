@@ -75,6 +75,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.state = ConnectionState.CONNECTING
         self.connection: ServerConnection | None = None
+        self._message_bytes = 0
         try:
             while True:
                 await self.dispatch(await receive())
@@ -200,7 +201,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if fragment is None:
             return
         size = len(fragment) if bytes_data is not None else len(fragment.encode("utf-8"))
-        if size > self.web_app.websocket_max_message_size_bytes:
+        # every frame of a message in progress (its buffers too) counts against the limit
+        self._message_bytes += size
+        if self._message_bytes > self.web_app.websocket_max_message_size_bytes:
             await self._refuse(CloseCode.MESSAGE_TOO_BIG, "message larger than the websocket max message size")
             return
         try:
@@ -213,6 +216,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         if message is None:
             return
+        self._message_bytes = 0
         try:
             reply = await self._handler.handle(message, self.connection)
         except ProtocolError as exc:

@@ -583,3 +583,24 @@ async def test_an_unexpected_error_in_a_handler_closes_4000_detached_without_tra
     assert "PULL-DOC-REQ" in reason
     assert session.connection_count == 0
     assert_warned_without_traceback(bokeh_warnings)
+
+
+async def test_buffers_of_a_message_in_progress_count_against_the_size_limit(web_app, open_session, bk, bokeh_warnings):
+    web_app({"/app": bk.slider_doc}, websocket_max_message_size_bytes=10_000)
+    comm = await open_session("/app")
+    header = json.dumps({"msgid": "b1", "msgtype": "PATCH-DOC", "num_buffers": 10**9})
+    await bk.send_frames(comm, [header, "{}", json.dumps({"events": []})])
+    for index in range(20):  # each frame is far under the limit; together they pass it
+        await bk.send_frames(comm, [json.dumps({"id": str(index)}), b"\0" * 1000])
+    code, reason = await bk.read_close(comm)
+    assert code == CloseCode.MESSAGE_TOO_BIG
+    assert "max message size" in reason
+    assert_warned_without_traceback(bokeh_warnings)
+
+
+async def test_the_size_limit_applies_per_message_not_per_connection(web_app, open_session, bk):
+    web_app({"/app": bk.slider_doc}, websocket_max_message_size_bytes=3_000)
+    comm = await open_session("/app")
+    for _ in range(20):  # 20 messages, together far over the limit
+        reply, _ = await bk.request(comm, bk.protocol.create("SERVER-INFO-REQ"))
+        assert reply.msgtype == "SERVER-INFO-REPLY"

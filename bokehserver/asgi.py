@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 __all__ = ("BokehASGI", "bokeh_asgi_application")
 
 DEFAULT_MAX_MESSAGE_SIZE = 20 * 1024 * 1024
+DEFAULT_MAX_SEND_QUEUE = 32 * 1024 * 1024
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:
@@ -59,6 +60,7 @@ class BokehASGI:
         redirect_root: bool = True,
         *,
         websocket_max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE,
+        websocket_max_send_queue_bytes: int = DEFAULT_MAX_SEND_QUEUE,
         session_token_expiration: int = 300,
         index: str | None = None,
         ico_path: str | None = None,
@@ -94,6 +96,7 @@ class BokehASGI:
         self.unused_session_lifetime_milliseconds = _positive("unused_session_lifetime_milliseconds", unused_session_lifetime_milliseconds)
         self.stats_log_frequency_milliseconds = _positive("stats_log_frequency_milliseconds", stats_log_frequency_milliseconds)
         self.websocket_max_message_size_bytes = int(_positive("websocket_max_message_size_bytes", websocket_max_message_size_bytes))
+        self.websocket_max_send_queue_bytes = int(_positive("websocket_max_send_queue_bytes", websocket_max_send_queue_bytes))
         self.session_token_expiration = int(_positive("session_token_expiration", session_token_expiration))
         self._use_index = bool(use_index)
         self._redirect_root = bool(redirect_root)
@@ -151,6 +154,7 @@ class BokehASGI:
             use_index=cfg["USE_INDEX"],
             redirect_root=cfg["REDIRECT_ROOT"],
             websocket_max_message_size_bytes=cfg["WEBSOCKET_MAX_MESSAGE_SIZE"],
+            websocket_max_send_queue_bytes=cfg["WEBSOCKET_MAX_SEND_QUEUE"],
             session_token_expiration=cfg["SESSION_TOKEN_EXPIRATION"],
             index=cfg["INDEX_TEMPLATE"],
             ico_path=cfg["ICO_PATH"],

@@ -36,7 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "UNUSED_SESSION_LIFETIME_MILLISECONDS": 15000,
     "STATS_LOG_FREQUENCY_MILLISECONDS": 15000,
     # Largest inbound websocket message (one Bokeh fragment), as bokeh serve: 20 MiB.
+    # Counts every frame of one message, its buffers too: a message in progress cannot grow past it.
     "WEBSOCKET_MAX_MESSAGE_SIZE": 20 * 1024 * 1024,
+    # Bytes sent to one websocket that its client may leave unread; past it the socket is closed
+    # (4008) and its session detached. A single message bigger than this is still sent whole.
+    "WEBSOCKET_MAX_SEND_QUEUE": 32 * 1024 * 1024,
     # Serve the index of apps at the prefix root, and redirect there when only one app exists.
     "USE_INDEX": True,
     "REDIRECT_ROOT": True,

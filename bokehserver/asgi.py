@@ -131,6 +131,7 @@ class BokehASGI:
             for route, app in self._applications.items()
         }
         self._started = False
+        self._stopping = False
         self._asgi: Callable[..., Awaitable[None]] | None = None
 
     @classmethod
@@ -298,6 +299,7 @@ class BokehASGI:
         if self._started:
             return
         self._started = True
+        self._stopping = False
         freeze_startup_objects()
         self._worker.start()
         if self.records is not None:
@@ -307,14 +309,25 @@ class BokehASGI:
             self._worker.spawn(context.run_load_hook(), name=f"on_server_loaded {context.url}")
 
     def ensure_started(self) -> None:
-        if not self._started:
+        """Start on first use; a web application that is stopping is not started again."""
+        if not self._started and not self._stopping:
             self.start()
+
+    @property
+    def stopping(self) -> bool:
+        """True from ``begin_stop()`` (or ``stop()``) on: requests and websockets are refused."""
+        return self._stopping
+
+    def begin_stop(self) -> None:
+        """Refuse new requests and websockets from now on (a shutdown has begun)."""
+        self._stopping = True
 
     async def stop(self, wait: bool = True) -> None:
         """Destroy every session (running its hooks), run ``on_server_unloaded``, stop every task.
 
         With ``wait`` the remaining tasks get up to 5 s to finish after being cancelled.
         """
+        self._stopping = True
         if not self._started:
             return
         self._started = False
@@ -322,7 +335,7 @@ class BokehASGI:
             await context.discard_all_sessions()
             await context.run_unload_hook()
         if self.records is not None:
-            await self.records.flush()
+            await self.records.flush_all(timeout=5.0 if wait else 0.0)
         await self._worker.stop(timeout=5.0 if wait else 0.0)
 
     async def expire_session(self, app_path: str, session_id: str) -> bool:
@@ -381,5 +394,6 @@ def bokeh_asgi_application(http_application: Callable[..., Awaitable[None]]) -> 
     from channels.routing import ProtocolTypeRouter
 
     from .routing import websocket_application
+    from .stopping import refuse_while_stopping
 
-    return ProtocolTypeRouter({"http": http_application, "websocket": websocket_application()})
+    return refuse_while_stopping(ProtocolTypeRouter({"http": http_application, "websocket": websocket_application()}))

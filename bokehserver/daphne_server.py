@@ -36,6 +36,8 @@ __all__ = ("BokehDaphneServer",)
 # autobahn lets a server send only 1000 or 3000-4999, so not 1001 (going away)
 SHUTDOWN_CLOSE_CODE = 1000
 SLOW_READER_CLOSE_CODE = 4008
+# seconds a SIGTERM shutdown gives websockets to close, consumers to finish (and 3x for the hooks)
+SHUTDOWN_TIMEOUT = 5.0
 # messages from one client waiting for its consumer: reading pauses at HIGH, resumes at LOW
 INBOUND_QUEUE_HIGH, INBOUND_QUEUE_LOW, INBOUND_QUEUE_POLL = 64, 16, 0.005
 _twisted_logging_started = False
@@ -207,6 +209,7 @@ class BokehDaphneServer(DaphneServer):
         self._sockets = list(sockets)
         self._ports: list[Any] = []
         self._closed = False
+        self.listen_failure: str | None = None
         self.connections: dict[Any, dict[str, Any]] = {}
         self.http_factory: TrackingHTTPFactory | None = None
 
@@ -217,12 +220,12 @@ class BokehDaphneServer(DaphneServer):
         self.listen()
         if self.abort_start:
             return
-        reactor.addSystemEventTrigger("before", "shutdown", self.kill_all_applications)
 
-        def stop_web_application() -> Any:
-            return defer.Deferred.fromFuture(asyncio.ensure_future(self.web_application.stop()))
+        def shut_down() -> Any:
+            return defer.Deferred.fromFuture(asyncio.ensure_future(self.close(wait=True, timeout=SHUTDOWN_TIMEOUT)))
 
-        reactor.addSystemEventTrigger("before", "shutdown", stop_web_application)
+        # SIGTERM/SIGINT stop the reactor; before it stops: stop listening, close every socket, run the hooks
+        reactor.addSystemEventTrigger("before", "shutdown", shut_down)
         reactor.run(installSignalHandlers=self.signal_handlers)
 
     def listen(self) -> None:
@@ -275,6 +278,11 @@ class BokehDaphneServer(DaphneServer):
         if self._on_listen is not None:
             self._on_listen(host.host, host.port)
 
+    def listen_error(self, failure: Any) -> None:
+        """Remember why listening failed (``listen_failure``) and stop, as daphne does."""
+        self.listen_failure = failure.getErrorMessage()
+        super().listen_error(failure)
+
     def application_checker(self) -> None:
         if not self._closed:
             super().application_checker()
@@ -316,6 +324,7 @@ class BokehDaphneServer(DaphneServer):
         self._closed = True
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(d.asFuture(loop) for d in self.stop_listening()), return_exceptions=True)
+        self.web_application.begin_stop()
         self.close_connections()
         if wait:
             await self._wait_for(self._websockets_closed, timeout)
@@ -330,7 +339,10 @@ class BokehDaphneServer(DaphneServer):
         for instance in instances:
             instance.cancel()
         await asyncio.gather(*instances, return_exceptions=True)
-        await self.web_application.stop(wait)
+        try:  # every session's on_session_destroyed, then on_server_unloaded, then the last records
+            await asyncio.wait_for(self.web_application.stop(wait), timeout=(3 * timeout) if wait else None)
+        except asyncio.TimeoutError:
+            logger.warning("Stopping the Bokeh applications took more than %.0f s; some hooks did not finish", 3 * timeout)
         self._cancel_timers()
 
     def _websockets_closed(self) -> bool:

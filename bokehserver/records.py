@@ -6,6 +6,7 @@ changes are retried at the next flush: the server never waits on, or fails for, 
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -79,6 +80,22 @@ class SessionRecords:
             return 0
         self._failing = False
         return len(rows)
+
+    async def flush_all(self, timeout: float) -> bool:
+        """Flush, retrying a failing database (another process holding its lock) for up to
+        ``timeout`` seconds; True once every pending record is written."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.05
+        while True:
+            await self.flush()
+            if not self._dirty:
+                return True
+            if loop.time() + delay > deadline:
+                logger.warning("Gave up writing %d session records after %.1f s", len(self._dirty), timeout)
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _write(self, rows: list[_Row]) -> None:
         from django.db import close_old_connections, transaction

@@ -1,11 +1,18 @@
 """A real runbokeh against clients that misbehave on the wire: they never read, or break the protocol."""
 from __future__ import annotations
 
+import contextlib
+import http.client
+import signal
+import sqlite3
+import sys
 import time
 
 import pytest
+from bokeh.util.token import get_session_id
 
 import rawws
+from processes import run_in_group
 from waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -44,3 +51,91 @@ def test_a_client_that_floods_and_never_reads_is_closed_past_the_send_queue_limi
     finally:
         other.close()
     assert server.log_problems() == []
+
+
+LIFECYCLE = """
+import os
+
+
+def _note(line):
+    with open(os.environ["HOOKS_LOG"], "a") as log:
+        log.write(line + "\\n")
+
+def on_server_loaded(server_context):
+    _note("server loaded")
+
+def on_server_unloaded(server_context):
+    _note("server unloaded")
+
+def on_session_destroyed(session_context):
+    _note("session destroyed " + session_context.id)
+"""
+
+
+@pytest.fixture
+def hooked_app(tmp_path):
+    app = tmp_path / "hooked"
+    app.mkdir()
+    (app / "main.py").write_text("from bokeh.io import curdoc\nfrom bokeh.models import Div\ncurdoc().add_root(Div(text='hi'))\n")
+    (app / "server_lifecycle.py").write_text(LIFECYCLE)
+    return app, tmp_path / "hooks.log"
+
+
+def hook_lines(path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def session_rows(database, pid: int) -> list[tuple[str, object]]:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return db.execute("SELECT session_id, destroyed_at FROM bokehserver_bokehsession WHERE pid = ?", (pid,)).fetchall()
+
+
+def test_sigterm_closes_sockets_with_a_reason_runs_every_hook_and_exits_0(bokeh_server_factory, hooked_app, e2e_database):
+    app, hooks = hooked_app
+    server = bokeh_server_factory(str(app), env={"HOOKS_LOG": str(hooks)})
+    sessions = []
+    sockets = []
+    for _ in range(3):
+        token = rawws.bokeh_token()
+        sock = rawws.connect(server.port, "/hooked/ws", token)
+        assert rawws.read_json_frame(sock)["msgtype"] == "ACK"
+        sessions.append(get_session_id(token))
+        sockets.append(sock)
+    page = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)  # kept alive across the SIGTERM
+    page.request("GET", "/hooked")
+    assert page.getresponse().read()
+    wait_until(lambda: len(session_rows(e2e_database, server.pid)) == 4, what="the session records are written")
+
+    server.send_signal(signal.SIGTERM)
+    for sock in sockets:
+        assert rawws.read_close(sock) == (1000, "Server shutting down")
+        sock.sendall(rawws.frame_bytes(b"\x03\xe8", opcode=0x8))
+    # a request on a connection opened before the shutdown starts nothing new
+    try:
+        page.request("GET", "/hooked")
+        status = page.getresponse().status
+    except (OSError, http.client.HTTPException):
+        status = None
+    assert status in (503, None)
+    assert server.wait(timeout=60) == 0
+    for sock in sockets:
+        sock.close()
+    page.close()
+
+    lines = hook_lines(hooks)
+    assert lines.count("server loaded") == 1, lines
+    assert lines[-1] == "server unloaded", lines
+    destroyed = {line.split()[-1] for line in lines if line.startswith("session destroyed")}
+    assert set(sessions) <= destroyed and len(destroyed) == 4, lines
+    assert all(ended is not None for _, ended in session_rows(e2e_database, server.pid))
+    assert server.log_problems() == []
+
+
+def test_a_port_that_is_taken_exits_non_zero_with_a_message(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "project.settings")
+    monkeypatch.setenv("BOKEHSERVER_DB", str(tmp_path / "db.sqlite3"))
+    result = run_in_group(
+        [sys.executable, "manage.py", "runbokeh", "--port", str(server.port), "--address", "127.0.0.1"], timeout=120,
+    )
+    assert result.returncode != 0
+    assert f"could not listen on 127.0.0.1:{server.port}" in result.stderr

@@ -95,6 +95,8 @@ class Command(BaseCommand):
         server = self.server_class(web_app, asgi_app, address=address, port=port, on_listen=on_listen)
         self.stdout.write(f"Starting bokehserver with process id: {os.getpid()}")
         server.run()
+        if getattr(server, "listen_failure", None):
+            raise CommandError(f"could not listen on {address or '0.0.0.0'}:{port}: {server.listen_failure}")
 
     def build_web_application(self, options: dict[str, Any], port: int) -> Any:
         from bokehserver.asgi import BokehASGI

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +21,7 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
     HttpResponseForbidden,
+    HttpResponseNotAllowed,
     HttpResponseRedirect,
     JsonResponse,
 )
@@ -32,6 +34,7 @@ from . import registry
 from .app_code import is_async_callable
 from .application_context import ApplicationContext, ApplicationError
 from .asgi import BokehASGI
+from .origins import check_whitelist
 from .request_data import RequestProxy, token_payload
 from .session import ServerSession
 from .static import bokehjs_root, serve_file
@@ -40,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ("autoload_js", "favicon", "metadata", "page", "static")
 
+# what bokeh's server_document() generates, and any id a page author would write
+ELEMENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 DEFAULT_ICO = Path(bokeh.__file__).parent / "server" / "views" / "bokeh.ico"
 
 
@@ -138,10 +143,14 @@ async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
                 return await extra.func(request, *extra.args, **extra.kwargs)
             return await sync_to_async(extra.func)(request, *extra.args, **extra.kwargs)
         if route == "/" and web_app.use_index:
+            if request.method not in ("GET", "HEAD"):
+                return HttpResponseNotAllowed(["GET", "HEAD"])
             if await _anonymous(request, web_app, None):
                 return redirect_to_login(request.get_full_path())
             return _index(request, web_app)
         raise Http404("no Bokeh application at this path")
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     if await _anonymous(request, web_app, context.url):
         return redirect_to_login(request.get_full_path())
     try:
@@ -172,10 +181,16 @@ def _index(request: HttpRequest, web_app: BokehASGI) -> HttpResponse:
 
 
 def _cors(response: HttpResponse, request: HttpRequest) -> HttpResponse:
+    """Let a page of an allowed origin (the websocket allowlist) read the response; no one else.
+
+    autoload.js carries a session token: a foreign page may load it as a script, never read it.
+    """
     origin = request.headers.get("Origin")
-    response["Access-Control-Allow-Origin"] = origin if (origin and request.COOKIES) else "*"
-    response["Access-Control-Allow-Headers"] = "*"
-    response["Access-Control-Allow-Credentials"] = "true"
+    if origin and check_whitelist(urlparse(origin).netloc.lower(), registry.get_web_application().websocket_origins):
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Allow-Headers"] = "*"
+        response["Access-Control-Allow-Credentials"] = "true"
+        response["Vary"] = "Origin"
     return response
 
 
@@ -187,14 +202,27 @@ async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
     context = _context(web_app, app_path)
     if request.method == "OPTIONS":
         response = _cors(HttpResponse(), request)
-        response["Access-Control-Allow-Methods"] = "PUT, GET, OPTIONS"
-        response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
+        if response.has_header("Access-Control-Allow-Origin"):
+            response["Access-Control-Allow-Methods"] = "GET, OPTIONS"
         return response
     if await _anonymous(request, web_app, context.url):
         return _cors(HttpResponseForbidden("login required"), request)
     element_id = request.GET.get("bokeh-autoload-element")
     if not element_id:
         return _cors(HttpResponseBadRequest("No bokeh-autoload-element query parameter"), request)
+    if not ELEMENT_ID.fullmatch(element_id):  # bokeh's template writes it into a JS string unescaped
+        return _cors(HttpResponseBadRequest("bokeh-autoload-element is not a plain element id"), request)
+    absolute_url = request.GET.get("bokeh-absolute-url")
+    server_url = None
+    if absolute_url:
+        try:
+            parsed = urlparse(absolute_url)
+            parsed.port  # noqa: B018  (raises on a malformed port)
+        except ValueError:
+            return _cors(HttpResponseBadRequest("bokeh-absolute-url is not a URL"), request)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            return _cors(HttpResponseBadRequest("bokeh-absolute-url is not an http(s) URL"), request)
+        server_url = f"{parsed.scheme}://{parsed.netloc}"
     try:
         session = await _session_for(request, web_app, context)
     except SessionRefused as exc:
@@ -203,11 +231,6 @@ async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
     except ApplicationError as exc:
         return _cors(HttpResponse(f"// {context.url} failed: {exc}", status=500, content_type="application/javascript"), request)
     app_url = request.GET.get("bokeh-app-path", "/")
-    absolute_url = request.GET.get("bokeh-absolute-url")
-    server_url = None
-    if absolute_url:
-        parsed = urlparse(absolute_url)
-        server_url = f"{parsed.scheme}://{parsed.netloc}"
     resources = web_app.resources(server_url) if request.GET.get("resources") != "none" else None
     bundle = bundle_for_objs_and_resources(None, resources)
     render_items = [RenderItem(token=session.token, elementid=element_id, use_for_title=False)]

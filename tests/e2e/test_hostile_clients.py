@@ -12,7 +12,7 @@ import pytest
 from bokeh.util.token import get_session_id
 
 import rawws
-from processes import run_in_group
+from processes import REPO_ROOT, run_in_group
 from waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -139,3 +139,24 @@ def test_a_port_that_is_taken_exits_non_zero_with_a_message(server, tmp_path, mo
     )
     assert result.returncode != 0
     assert f"could not listen on 127.0.0.1:{server.port}" in result.stderr
+
+
+@pytest.mark.parametrize("path, host", [
+    ("/sliders", "bad host!"),
+    ("/static/js/%00bokeh.min.js", None),
+    ("/sliders/autoload.js?bokeh-autoload-element=e1&bokeh-absolute-url=http://[::1", None),
+])
+def test_bad_requests_get_no_debug_page(server, path, host):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.putrequest("GET", path, skip_host=host is not None)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        body = response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+    assert response.status >= 400, (response.status, body[:200])
+    for leak in ("Traceback", "DEBUG = True", "settings", str(REPO_ROOT)):
+        assert leak not in body, (leak, body[:400])

@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "APP_CODE_THREADS": 32,
     # Keep BokehSession records for the admin, written at most this often (0 turns them off).
     "RECORD_INTERVAL_MILLISECONDS": 1000,
+    # Each process refreshes its live records this often (a heartbeat, with the record writes);
+    # records missing three heartbeats belong to a process that is gone: shown as ended, and
+    # marked ended by any process that still runs.
+    "RECORD_HEARTBEAT_MILLISECONDS": 10000,
     # Request data copied into the session token (bokeh serve --include/--exclude-*).
     "INCLUDE_HEADERS": None,
     "EXCLUDE_HEADERS": None,

@@ -10,11 +10,14 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
+
+from . import conf
 
 if TYPE_CHECKING:
     from .session import ServerSession
@@ -46,6 +49,7 @@ class SessionRecords:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self._failing = False
+        self._last_heartbeat = float("-inf")
 
     def created(self, app_path: str, session: ServerSession) -> None:
         key = (app_path, session.id)
@@ -64,13 +68,18 @@ class SessionRecords:
     def pending(self) -> int:
         return len(self._dirty)
 
+    def _heartbeat_due(self) -> bool:
+        interval = conf.get("RECORD_HEARTBEAT_MILLISECONDS") / 1000.0
+        return time.monotonic() - self._last_heartbeat >= interval
+
     async def flush(self) -> int:
-        """Write every pending change; returns how many rows were written."""
-        if not self._dirty:
+        """Write every pending change, and the heartbeat when due; returns how many rows were written."""
+        beat = self._heartbeat_due()
+        if not self._dirty and not beat:
             return 0
         rows, self._dirty = self._dirty, {}
         try:
-            await sync_to_async(self._write, thread_sensitive=False)(list(rows.values()))
+            await sync_to_async(self._write, thread_sensitive=False)(list(rows.values()), beat)
         except Exception as exc:
             for key, row in rows.items():
                 self._dirty.setdefault(key, row)
@@ -79,6 +88,8 @@ class SessionRecords:
             self._failing = True
             return 0
         self._failing = False
+        if beat:
+            self._last_heartbeat = time.monotonic()
         return len(rows)
 
     async def flush_all(self, timeout: float) -> bool:
@@ -97,7 +108,7 @@ class SessionRecords:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def _write(self, rows: list[_Row]) -> None:
+    def _write(self, rows: list[_Row], heartbeat: bool = False) -> None:
         from django.db import close_old_connections, transaction
 
         from .models import BokehSession
@@ -106,6 +117,8 @@ class SessionRecords:
         try:
             now = _now()
             with transaction.atomic():
+                if heartbeat:
+                    self._beat(now)
                 for row in rows:
                     BokehSession.objects.update_or_create(
                         app_path=row.app_path,
@@ -121,6 +134,15 @@ class SessionRecords:
                     )
         finally:
             close_old_connections()
+
+    def _beat(self, now: datetime) -> None:
+        """Refresh this process's live records; end those of processes that stopped refreshing theirs."""
+        from .models import BokehSession
+
+        BokehSession.objects.filter(host=self.host, pid=self.pid, destroyed_at=None).update(updated_at=now)
+        gone = BokehSession.objects.of_gone_processes().update(destroyed_at=now, connections=0)
+        if gone:
+            logger.info("Marked %d session records of server processes that are gone as ended", gone)
 
     def close_orphans_sync(self) -> int:
         """Mark this host's records of processes that are gone as destroyed (called at startup)."""

@@ -95,6 +95,8 @@ BOKEHSERVER = {
         "/notebook": BASE_DIR / "examples" / "notebook.ipynb",
         "/measurements": BASE_DIR / "examples" / "measurements" / "app.py",
     },
+    # how often each server process refreshes its session records (tests shorten it)
+    "RECORD_HEARTBEAT_MILLISECONDS": int(os.environ.get("BOKEHSERVER_RECORD_HEARTBEAT_MS", "10000")),
 }
 
 LOGGING = {

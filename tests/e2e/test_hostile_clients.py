@@ -160,3 +160,23 @@ def test_bad_requests_get_no_debug_page(server, path, host):
     assert response.status >= 400, (response.status, body[:200])
     for leak in ("Traceback", "DEBUG = True", "settings", str(REPO_ROOT)):
         assert leak not in body, (leak, body[:400])
+
+
+def test_records_of_a_killed_process_are_ended_by_another_process(bokeh_server_factory, hooked_app, e2e_database):
+    app, hooks = hooked_app
+    env = {"HOOKS_LOG": str(hooks), "BOKEHSERVER_RECORD_HEARTBEAT_MS": "500"}
+    doomed = bokeh_server_factory(str(app), env=env)
+    sock = rawws.connect(doomed.port, "/hooked/ws", rawws.bokeh_token())
+    assert rawws.read_json_frame(sock)["msgtype"] == "ACK"
+    wait_until(lambda: session_rows(e2e_database, doomed.pid), what="the doomed process writes its session record")
+    survivor = bokeh_server_factory(str(app), env=env)
+
+    doomed.send_signal(signal.SIGKILL)
+    assert doomed.wait(timeout=60) == -signal.SIGKILL
+    sock.close()
+
+    wait_until(
+        lambda: all(ended is not None for _, ended in session_rows(e2e_database, doomed.pid)),
+        what="the surviving process marks the killed process's records as ended",
+    )
+    assert survivor.running and survivor.log_problems() == []

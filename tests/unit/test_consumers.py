@@ -606,3 +606,59 @@ async def test_the_size_limit_applies_per_message_not_per_connection(web_app, op
     for _ in range(20):  # 20 messages, together far over the limit
         reply, _ = await bk.request(comm, bk.protocol.create("SERVER-INFO-REQ"))
         assert reply.msgtype == "SERVER-INFO-REPLY"
+
+
+HUGE_NUMBER_HEADER = '{"msgid": "x", "msgtype": "PULL-DOC-REQ", "num_buffers": ' + "9" * 4400 + "}"
+
+
+def _frames_strategy():
+    """Frames a hostile client might send: headers of every shape, any JSON, deep nesting, bytes."""
+    from hypothesis import strategies as st
+
+    msgtypes = st.sampled_from(["PULL-DOC-REQ", "PUSH-DOC", "PATCH-DOC", "SERVER-INFO-REQ", "ACK", "OK", "NOPE"])
+    numbers = st.one_of(st.integers(-3, 3), st.integers(), st.floats(allow_nan=True))
+    json_values = st.recursive(
+        st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=20)),
+        lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)),
+        max_leaves=12,
+    )
+    headers = st.fixed_dictionaries(
+        {},
+        optional={"msgid": st.one_of(st.text(max_size=8), numbers), "msgtype": st.one_of(msgtypes, json_values),
+                  "num_buffers": numbers, "reqid": st.text(max_size=8)},
+    ).map(json.dumps)
+    nested = st.integers(1, 3000).map(lambda depth: "[" * depth + "]" * depth)
+    texts = st.one_of(
+        headers, json_values.map(json.dumps), nested, st.text(max_size=40), st.just(HUGE_NUMBER_HEADER),
+        st.just('{"events": [{"kind": "ModelChanged", "model": {"id": "nope"}, "attr": "x", "new": 1}]}'),
+        st.just(json.dumps({"id": "0"})),
+    )
+    return st.lists(st.one_of(texts, st.binary(max_size=64)), min_size=1, max_size=12)
+
+
+async def test_fuzzed_frames_never_escape_the_consumer_nor_leak_a_session(slider_server, open_session, bk):
+    """Whatever frames a client sends: a 4xxx close or nothing, and no connection left attached."""
+    from hypothesis import HealthCheck, given, settings
+
+    # hypothesis draws the examples; each then runs on this test's event loop (no shrinking: a
+    # failure names its frames)
+    examples: list[list[str | bytes]] = []
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(frames=_frames_strategy())
+    def collect(frames):
+        examples.append(frames)
+
+    collect()
+    for frames in examples:
+        token = bk.make_token()
+        comm = await open_session("/app", token)
+        session = next(s for s in slider_server.get_sessions("/app") if s.id == get_session_id(token))
+        await bk.send_frames(comm, frames)
+        while not await comm.receive_nothing(timeout=0.05):
+            output = await comm.receive_output()
+            if output["type"] == "websocket.close":
+                assert 4000 <= output["code"] < 5000, (output, frames)
+                break
+        await comm.disconnect(timeout=bk.TIMEOUT)  # re-raises anything that escaped the consumer
+        assert session.connection_count == 0, frames

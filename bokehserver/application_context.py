@@ -13,7 +13,7 @@ from bokeh.document import Document
 from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
-from . import _compat
+from . import _compat, conf
 from .app_code import run_app_code
 from .callbacks import ServerCallbacks
 from .records import SessionRecords
@@ -25,11 +25,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "BokehSessionContext")
+__all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "BokehSessionContext", "LimitReached")
 
 
 class ApplicationError(Exception):
     """The app's code failed while building a session's document."""
+
+
+class LimitReached(Exception):
+    """A configured limit refuses the request (a session, a connection, a handshake); the text says which."""
 
 
 class BokehServerContext(ServerContext):
@@ -210,6 +214,7 @@ class ApplicationContext:
 
         Raises:
             ApplicationError: the app's code failed; no session is kept.
+            LimitReached: the app has MAX_SESSIONS_PER_APP sessions already.
         """
         if not session_id:
             raise ProtocolError("Session ID must not be empty")
@@ -219,6 +224,9 @@ class ApplicationContext:
         pending = self._pending_sessions.get(session_id)
         if pending is not None:
             return await asyncio.shield(pending)
+        limit = conf.get("MAX_SESSIONS_PER_APP")
+        if limit is not None and len(self._sessions) + len(self._pending_sessions) >= limit:
+            raise LimitReached(f"{self.url} already has {limit} sessions (MAX_SESSIONS_PER_APP)")
         future: asyncio.Future[ServerSession] = asyncio.get_running_loop().create_future()
         self._pending_sessions[session_id] = future
         try:

@@ -41,6 +41,16 @@ DEFAULTS: dict[str, Any] = {
     # Bytes sent to one websocket that its client may leave unread; past it the socket is closed
     # (4008) and its session detached. A single message bigger than this is still sent whole.
     "WEBSOCKET_MAX_SEND_QUEUE": 32 * 1024 * 1024,
+    # Limits against one client taking the server (None turns one off). Past each, a clear refusal:
+    # HTTP 503 or websocket close 4029 with the reason, and a warning in the log.
+    # Live sessions of one app in this process.
+    "MAX_SESSIONS_PER_APP": 10000,
+    # Websockets attached to one session at once (a page opens one; each tab of it another).
+    "MAX_CONNECTIONS_PER_SESSION": 32,
+    # Websocket handshakes one client address may make per second (a burst of as many is allowed).
+    # Off by default: behind a proxy every client has the proxy's address, and an office behind
+    # one NAT address opens many. Set it (e.g. 20) where the server sees real client addresses.
+    "MAX_HANDSHAKES_PER_SECOND": None,
     # Serve the index of apps at the prefix root, and redirect there when only one app exists.
     "USE_INDEX": True,
     "REDIRECT_ROOT": True,

@@ -17,8 +17,8 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import registry
-from .application_context import ApplicationContext, ApplicationError
+from . import conf, registry
+from .application_context import ApplicationContext, ApplicationError, LimitReached
 from .connection import ServerConnection
 from .frames import SEND_FRAMES, Frames
 from .origins import check_whitelist
@@ -40,6 +40,7 @@ class CloseCode(enum.IntEnum):
     MESSAGE_TOO_BIG = 4009
     SESSION_EXPIRED = 4010
     APPLICATION_ERROR = 4011
+    LIMIT_REACHED = 4029
 
 
 class ConnectionState(enum.Enum):
@@ -137,8 +138,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except ApplicationError as exc:
             await self._refuse(CloseCode.APPLICATION_ERROR, f"application failed: {exc}"[:120])
             return
+        except LimitReached as exc:
+            await self._refuse(CloseCode.LIMIT_REACHED, str(exc)[:120])
+            return
         except ProtocolError as exc:
             await self._refuse(CloseCode.PROTOCOL_ERROR, str(exc))
+            return
+        limit = conf.get("MAX_CONNECTIONS_PER_SESSION")
+        if limit is not None and session.connection_count >= limit:
+            await self._refuse(CloseCode.LIMIT_REACHED, f"session has {limit} connections (MAX_CONNECTIONS_PER_SESSION)")
             return
         protocol = Protocol()
         self.receiver = Receiver(protocol)

@@ -15,7 +15,8 @@ def websocket_urlpatterns() -> list[Any]:
 
 
 def websocket_application() -> Any:
-    """The websocket router; it adds the Django user to the scope when the served apps need a login.
+    """The websocket router, behind the handshake rate limit; it adds the Django user to the scope
+    when the served apps need a login.
 
     Looking the user up costs a session query per connection, so it happens only then.
     """
@@ -23,6 +24,7 @@ def websocket_application() -> Any:
     from channels.routing import URLRouter
 
     from . import registry
+    from .handshakes import limit_handshakes
 
     router = URLRouter(websocket_urlpatterns())
     with_user = AuthMiddlewareStack(router)
@@ -33,4 +35,4 @@ def websocket_application() -> Any:
         else:
             await router(scope, receive, send)
 
-    return application
+    return limit_handshakes(application)

@@ -32,7 +32,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import registry
 from .app_code import is_async_callable
-from .application_context import ApplicationContext, ApplicationError
+from .application_context import ApplicationContext, ApplicationError, LimitReached
 from .asgi import BokehASGI
 from .origins import check_whitelist
 from .request_data import RequestProxy, token_payload
@@ -129,6 +129,11 @@ def _app_failed(request: HttpRequest, context: ApplicationContext, exc: Exceptio
     )
 
 
+def _limit_reached(context: ApplicationContext, exc: LimitReached) -> HttpResponse:
+    logger.warning("Refused a session for %s: %s", context.url, exc)
+    return HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8")
+
+
 async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
     """The app page (which creates the session), or the index of apps at the prefix root."""
     web_app = _web_application()
@@ -160,6 +165,8 @@ async def page(request: HttpRequest, app_path: str = "") -> HttpResponse:
         return HttpResponseForbidden(str(exc))
     except ApplicationError as exc:
         return _app_failed(request, context, exc)
+    except LimitReached as exc:
+        return _limit_reached(context, exc)
     doc = session.document
     html = server_html_page_for_session(
         session,
@@ -230,6 +237,8 @@ async def autoload_js(request: HttpRequest, app_path: str = "") -> HttpResponse:
         return _cors(HttpResponseForbidden(str(exc)), request)
     except ApplicationError as exc:
         return _cors(HttpResponse(f"// {context.url} failed: {exc}", status=500, content_type="application/javascript"), request)
+    except LimitReached as exc:
+        return _cors(_limit_reached(context, exc), request)
     app_url = request.GET.get("bokeh-app-path", "/")
     resources = web_app.resources(server_url) if request.GET.get("resources") != "none" else None
     bundle = bundle_for_objs_and_resources(None, resources)

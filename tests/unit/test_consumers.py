@@ -662,3 +662,27 @@ async def test_fuzzed_frames_never_escape_the_consumer_nor_leak_a_session(slider
                 break
         await comm.disconnect(timeout=bk.TIMEOUT)  # re-raises anything that escaped the consumer
         assert session.connection_count == 0, frames
+
+
+async def test_connections_past_the_per_session_limit_are_closed_4029(slider_server, open_session, ws, bk, settings):
+    settings.BOKEHSERVER = {"MAX_CONNECTIONS_PER_SESSION": 2}
+    token = bk.make_token()
+    await open_session("/app", token)
+    await open_session("/app", token)
+    third = ws("/app", token)
+    code, reason = await refused_with(bk, third)
+    assert code == CloseCode.LIMIT_REACHED == 4029
+    assert "MAX_CONNECTIONS_PER_SESSION" in reason
+    [session] = slider_server.get_sessions("/app")
+    assert session.connection_count == 2
+
+
+async def test_sessions_past_the_per_app_limit_are_refused_4029(slider_server, open_session, ws, bk, settings):
+    settings.BOKEHSERVER = {"MAX_SESSIONS_PER_APP": 2}
+    await open_session("/app")
+    await open_session("/app")
+    code, reason = await refused_with(bk, ws("/app"))
+    assert code == CloseCode.LIMIT_REACHED
+    assert "MAX_SESSIONS_PER_APP" in reason
+    assert len(slider_server.get_sessions("/app")) == 2
+    await assert_still_serves(bk, open_session, "/other")

@@ -476,3 +476,14 @@ async def test_session_request_keeps_the_user_but_not_the_whole_django_request(w
 test_session_request_keeps_the_user_but_not_the_whole_django_request = pytest.mark.django_db(transaction=True)(
     test_session_request_keeps_the_user_but_not_the_whole_django_request
 )
+
+
+async def test_a_page_past_the_per_app_session_limit_is_503_with_the_reason(slider_server, client, settings):
+    settings.BOKEHSERVER = {"MAX_SESSIONS_PER_APP": 1}
+    assert (await client.get("/app")).status_code == 200
+    refused = await client.get("/app")
+    assert refused.status_code == 503
+    assert b"MAX_SESSIONS_PER_APP" in refused.content
+    autoload = await client.get("/app/autoload.js?bokeh-autoload-element=e1")
+    assert autoload.status_code == 503
+    assert len(slider_server.get_sessions("/app")) == 1

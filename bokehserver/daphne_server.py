@@ -242,6 +242,9 @@ class BokehDaphneServer(DaphneServer):
             openHandshakeTimeout=self.websocket_handshake_timeout,
             maxMessagePayloadSize=self.websocket_max_message_size,
             maxFramePayloadSize=self.websocket_max_frame_size,
+            # a client that breaks the websocket protocol (invalid UTF-8, a frame over the limit)
+            # gets a close frame saying why (1007, 1009), not a TCP reset
+            failByDrop=False,
         )
         _begin_twisted_logging(self.verbosity)
         reactor.callLater(1, self.application_checker)

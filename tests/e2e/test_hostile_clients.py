@@ -5,6 +5,7 @@ import contextlib
 import http.client
 import signal
 import sqlite3
+import struct
 import sys
 import time
 
@@ -180,3 +181,18 @@ def test_records_of_a_killed_process_are_ended_by_another_process(bokeh_server_f
         what="the surviving process marks the killed process's records as ended",
     )
     assert survivor.running and survivor.log_problems() == []
+
+
+@pytest.mark.parametrize("frame, code", [
+    (rawws.frame_bytes(b"\xff\xfe not utf-8", opcode=0x1), 1007),
+    # a header announcing 64 MiB, over the 20 MiB limit: refused before the payload comes
+    (struct.pack("!BBQ", 0x82, 0x80 | 127, 64 * 2**20) + b"\0\0\0\0" + b"x" * 100, 1009),
+])
+def test_websocket_protocol_violations_get_a_close_frame_with_the_code(server, frame, code):
+    sock = rawws.connect(server.port, "/sliders/ws", rawws.bokeh_token())
+    try:
+        assert rawws.read_json_frame(sock)["msgtype"] == "ACK"
+        sock.sendall(frame)
+        assert rawws.read_close(sock)[0] == code
+    finally:
+        sock.close()

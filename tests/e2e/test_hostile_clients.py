@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import signal
 import sqlite3
 import struct
@@ -196,3 +197,20 @@ def test_websocket_protocol_violations_get_a_close_frame_with_the_code(server, f
         assert rawws.read_close(sock)[0] == code
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("frames", [
+    [json.dumps({"msgid": "d1", "msgtype": "PULL-DOC-REQ"}), "{}", "[" * 100_000 + "]" * 100_000],
+    ['{"msgid": "n1", "msgtype": "PULL-DOC-REQ", "num_buffers": ' + "9" * 5000 + "}", "{}", "{}"],
+    [json.dumps({"msgtype": "PULL-DOC-REQ"}), "{}", "{}"],
+], ids=["deep-nesting", "huge-number", "no-msgid"])
+def test_input_that_broke_the_consumer_is_closed_4001_by_the_real_server(server, frames):
+    sock = rawws.connect(server.port, "/sliders/ws", rawws.bokeh_token())
+    try:
+        assert rawws.read_json_frame(sock)["msgtype"] == "ACK"
+        sock.sendall(b"".join(rawws.frame_bytes(frame) for frame in frames))
+        code, reason = rawws.read_close(sock)
+    finally:
+        sock.close()
+    assert code == 4001 and reason
+    assert server.log_problems() == []

@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     # Off by default: behind a proxy every client has the proxy's address, and an office behind
     # one NAT address opens many. Set it (e.g. 20) where the server sees real client addresses.
     "MAX_HANDSHAKES_PER_SECOND": None,
+    # Models a client's PUSH-DOC or PATCH-DOC may make the document hold (refused with ERROR).
+    "MAX_DOCUMENT_MODELS": 100_000,
     # Serve the index of apps at the prefix root, and redirect there when only one app exists.
     "USE_INDEX": True,
     "REDIRECT_ROOT": True,

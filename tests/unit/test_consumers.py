@@ -686,3 +686,28 @@ async def test_sessions_past_the_per_app_limit_are_refused_4029(slider_server, o
     assert "MAX_SESSIONS_PER_APP" in reason
     assert len(slider_server.get_sessions("/app")) == 2
     await assert_still_serves(bk, open_session, "/other")
+
+
+async def test_a_patch_or_push_past_the_document_model_limit_gets_error(slider_server, open_session, bk, settings):
+    from bokeh.models import Div as NewDiv
+
+    comm = await open_session("/app")
+    doc = await pull(bk, comm)
+    [session] = slider_server.get_sessions("/app")
+    settings.BOKEHSERVER = {"MAX_DOCUMENT_MODELS": len(session.document.models) + 2}
+    grow = bk.client_patch(doc, lambda d: [d.add_root(NewDiv(text=str(i))) for i in range(3)])
+    reply, _ = await bk.request(comm, grow)
+    assert reply.msgtype == "ERROR"
+    assert "MAX_DOCUMENT_MODELS" in reply.content["text"]
+    assert len(session.document.roots) == 2  # nothing of the refused patch was applied
+
+    big = Document()
+    for i in range(len(session.document.models) + 3):
+        big.add_root(NewDiv(text=str(i)))
+    reply, _ = await bk.request(comm, bk.protocol.create("PUSH-DOC", big))
+    assert reply.msgtype == "ERROR"
+    assert "MAX_DOCUMENT_MODELS" in reply.content["text"]
+
+    within = bk.client_patch(doc, lambda d: d.add_root(NewDiv(text="one more")))
+    reply, _ = await bk.request(comm, within)
+    assert reply.msgtype == "OK"

@@ -34,7 +34,7 @@ class ProtocolHandler:
         session = connection.session
         handler = {"PULL-DOC-REQ": session.pull, "PUSH-DOC": session.push, "PATCH-DOC": session.patch}.get(msgtype)
         if handler is None:
-            raise ProtocolError(f"{message} not expected on server")
+            raise ProtocolError(f"{msgtype!r} not expected on server")
         try:
             return await handler(message, connection)
         except Exception as exc:

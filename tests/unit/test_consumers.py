@@ -442,6 +442,8 @@ BAD_FRAMES = {
     "non-json-content": [json.dumps({"msgid": "m5", "msgtype": "PULL-DOC-REQ"}), "{}", "{not json"],
     "header-without-msgtype": [json.dumps({"msgid": "m6"}), "{}", "{}"],
     "client-sends-ack": [json.dumps({"msgid": "m4", "msgtype": "ACK"}), "{}", "{}"],
+    # bokeh's ERROR message cannot even be printed without its "text"
+    "client-sends-error-without-text": [json.dumps({"msgid": "m7", "msgtype": "ERROR"}), "{}", "{}"],
 }
 
 

@@ -122,10 +122,17 @@ async def run(messages: int, seed: int) -> dict[str, object]:
     sessions = web_app.get_sessions("/sliders")
     leaked = sum(1 for s in sessions if s.connection_count)
     rss_after = rss_mb()
+    # the sessions were left unused and expire by the usual rules (here: at once)
+    expired = await web_app.context_for("/sliders").cleanup_sessions(0)
+    import gc
+
+    gc.collect()
+    rss_expired = rss_mb()
     await web_app.stop()
     return {"messages": sent, "sockets": rounds, "seconds": round(elapsed, 1), "escapes": escapes,
             "sessions": len(sessions), "sessions_with_a_connection": leaked, "close_codes": dict(sorted(codes.items())),
-            "rss_mb_before": round(rss_before or 0, 1), "rss_mb_after": round(rss_after, 1)}
+            "rss_mb_before": round(rss_before or 0, 1), "rss_mb_after": round(rss_after, 1),
+            "sessions_expired": expired, "rss_mb_after_expiry": round(rss_expired, 1)}
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import enum
-import json
 import logging
 from typing import Any
 from urllib.parse import urlparse
@@ -190,8 +189,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             raise Refused(CloseCode.FORBIDDEN, "Token is expired; a longer session token expiration can be configured")
         return context, session_id, token
 
-    async def _refuse(self, code: CloseCode, reason: str) -> None:
-        logger.warning("Closing websocket to %s: %s (%d)", self.scope.get("path"), reason, code)
+    async def _refuse(self, code: CloseCode, reason: str, detail: str = "") -> None:
+        logger.warning("Closing websocket to %s: %s%s (%d)", self.scope.get("path"), reason, f": {detail}" if detail else "", code)
         await self._close_quietly(code, reason)
         await self._leave_session()
 
@@ -232,7 +231,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         except Exception as exc:
             logger.debug("Traceback of the %s error", message.msgtype, exc_info=True)
-            await self._refuse(CloseCode.INTERNAL_ERROR, f"server failed to handle {message.msgtype}: {exc!r}"[:120])
+            # the client hears which message failed; the log also says how
+            await self._refuse(CloseCode.INTERNAL_ERROR, f"server failed to handle {message.msgtype}", detail=repr(exc))
             return
         if reply is None or self.connection is None:
             return

@@ -75,6 +75,13 @@ async def run(messages: int, seed: int) -> dict[str, object]:
     django.setup()
     import logging
 
+    from django.conf import settings
+
+    from bokehserver import conf
+
+    # every round builds a session; the per-app limit would refuse them past 10,000
+    settings.BOKEHSERVER = {**settings.BOKEHSERVER, "MAX_SESSIONS_PER_APP": None}
+    conf.reset()
     for name in ("bokehserver", "bokeh", "django"):  # one warning per refused socket would dominate the time
         logging.getLogger(name).setLevel(logging.CRITICAL)
     from bokeh.util.token import generate_jwt_token, generate_session_id
@@ -97,7 +104,9 @@ async def run(messages: int, seed: int) -> dict[str, object]:
         token = generate_jwt_token(generate_session_id(signed=False), signed=False)
         comm = WebsocketCommunicator(application, "/sliders/ws", subprotocols=["bokeh", token])
         await comm.connect(timeout=60)
-        await comm.receive_output(60)  # the ACK's first frame
+        first = await comm.receive_output(60)  # the ACK's first frame
+        if first["type"] != "websocket.send":
+            raise RuntimeError(f"a session was refused: {first}")
         if rss_before is None:
             rss_before = rss_mb()
         batch = [_frame(rng) for _ in range(rng.randrange(1, 12))]
@@ -121,6 +130,8 @@ async def run(messages: int, seed: int) -> dict[str, object]:
     elapsed = time.perf_counter() - started
     sessions = web_app.get_sessions("/sliders")
     leaked = sum(1 for s in sessions if s.connection_count)
+    session_count = len(sessions)
+    del sessions
     rss_after = rss_mb()
     # the sessions were left unused and expire by the usual rules (here: at once)
     expired = await web_app.context_for("/sliders").cleanup_sessions(0)
@@ -128,11 +139,15 @@ async def run(messages: int, seed: int) -> dict[str, object]:
 
     gc.collect()
     rss_expired = rss_mb()
+    from bokeh.document import Document
+
+    documents = sum(1 for obj in gc.get_objects() if isinstance(obj, Document))
     await web_app.stop()
     return {"messages": sent, "sockets": rounds, "seconds": round(elapsed, 1), "escapes": escapes,
-            "sessions": len(sessions), "sessions_with_a_connection": leaked, "close_codes": dict(sorted(codes.items())),
+            "sessions": session_count, "sessions_with_a_connection": leaked, "close_codes": dict(sorted(codes.items())),
             "rss_mb_before": round(rss_before or 0, 1), "rss_mb_after": round(rss_after, 1),
-            "sessions_expired": expired, "rss_mb_after_expiry": round(rss_expired, 1)}
+            "sessions_expired": expired, "rss_mb_after_expiry": round(rss_expired, 1),
+            "documents_alive_after_expiry": documents}
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 
 from . import registry
 from .control import expire_sessions
-from .models import BokehSession
+from .models import MISSED_HEARTBEATS, BokehSession
 
 
 class LiveFilter(admin.SimpleListFilter):
@@ -16,13 +16,13 @@ class LiveFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-        return [("live", "Live"), ("destroyed", "Destroyed")]
+        return [("live", "Live"), ("destroyed", "Ended (destroyed, or its server process is gone)")]
 
     def queryset(self, request: Any, queryset: Any) -> Any:
         if self.value() == "live":
-            return queryset.filter(destroyed_at=None)
+            return queryset.live()
         if self.value() == "destroyed":
-            return queryset.exclude(destroyed_at=None)
+            return queryset.ended()
         return queryset
 
 
@@ -47,7 +47,14 @@ class BokehSessionAdmin(admin.ModelAdmin):
     @admin.action(description="End selected sessions (their pages show why; a reload starts a new session)",
                   permissions=["delete"])
     def expire(self, request: Any, queryset: Any) -> None:
-        result = async_to_sync(expire_sessions)(list(queryset), registry.installed_web_application(),
+        records = list(queryset)
+        gone = [record for record in records if record.process_gone]
+        if gone:
+            shown = ", ".join(record.session_id[:12] for record in gone[:10])
+            messages.info(request, f"{len(gone)} sessions had already ended: their server processes are gone "
+                                   f"(no heartbeat for {MISSED_HEARTBEATS} intervals) ({shown}).")
+        result = async_to_sync(expire_sessions)([record for record in records if not record.process_gone],
+                                                registry.installed_web_application(),
                                                 reason="ended by an administrator")
         messages.success(request, f"Ended {result.ended} sessions ({result.here} in this process, "
                                   f"{result.elsewhere} in other processes).")

@@ -13,7 +13,7 @@ from bokeh.document import Document
 from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
-from . import _compat, signals
+from . import _compat, conf, signals
 from .access import login_key_of, owner_in
 from .app_code import run_app_code
 from .callbacks import ServerCallbacks
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "BokehSessionContext", "SessionEnded")
+__all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "BokehSessionContext", "LimitReached",
+           "SessionEnded")
 
 
 class ApplicationError(Exception):
@@ -40,6 +41,10 @@ class SessionEnded(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class LimitReached(Exception):
+    """A configured limit refuses the request (a session, a connection, a handshake); the text says which."""
 
 
 class BokehServerContext(ServerContext):
@@ -221,6 +226,7 @@ class ApplicationContext:
 
         Raises:
             ApplicationError: the app's code failed; no session is kept.
+            LimitReached: the app has MAX_SESSIONS_PER_APP sessions already.
         """
         if not session_id:
             raise ProtocolError("Session ID must not be empty")
@@ -230,6 +236,9 @@ class ApplicationContext:
         pending = self._pending_sessions.get(session_id)
         if pending is not None:
             return await asyncio.shield(pending)
+        limit = conf.get("MAX_SESSIONS_PER_APP")
+        if limit is not None and len(self._sessions) + len(self._pending_sessions) >= limit:
+            raise LimitReached(f"{self.url} already has {limit} sessions (MAX_SESSIONS_PER_APP)")
         future: asyncio.Future[ServerSession] = asyncio.get_running_loop().create_future()
         self._pending_sessions[session_id] = future
         try:

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 __all__ = ("BokehASGI", "bokeh_asgi_application")
 
 DEFAULT_MAX_MESSAGE_SIZE = 20 * 1024 * 1024
+DEFAULT_MAX_SEND_QUEUE = 32 * 1024 * 1024
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:
@@ -61,6 +62,7 @@ class BokehASGI:
         redirect_root: bool = True,
         *,
         websocket_max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE,
+        websocket_max_send_queue_bytes: int = DEFAULT_MAX_SEND_QUEUE,
         session_token_expiration: int = 300,
         index: str | None = None,
         ico_path: str | None = None,
@@ -103,6 +105,7 @@ class BokehASGI:
         self.unused_session_lifetime_milliseconds = _positive("unused_session_lifetime_milliseconds", unused_session_lifetime_milliseconds)
         self.stats_log_frequency_milliseconds = _positive("stats_log_frequency_milliseconds", stats_log_frequency_milliseconds)
         self.websocket_max_message_size_bytes = int(_positive("websocket_max_message_size_bytes", websocket_max_message_size_bytes))
+        self.websocket_max_send_queue_bytes = int(_positive("websocket_max_send_queue_bytes", websocket_max_send_queue_bytes))
         self.session_token_expiration = int(_positive("session_token_expiration", session_token_expiration))
         self._use_index = bool(use_index)
         self._redirect_root = bool(redirect_root)
@@ -133,6 +136,7 @@ class BokehASGI:
             for route, app in self._applications.items()
         }
         self._started = False
+        self._stopping = False
         self._asgi: Callable[..., Awaitable[None]] | None = None
 
     @classmethod
@@ -158,6 +162,7 @@ class BokehASGI:
             use_index=cfg["USE_INDEX"],
             redirect_root=cfg["REDIRECT_ROOT"],
             websocket_max_message_size_bytes=cfg["WEBSOCKET_MAX_MESSAGE_SIZE"],
+            websocket_max_send_queue_bytes=cfg["WEBSOCKET_MAX_SEND_QUEUE"],
             session_token_expiration=cfg["SESSION_TOKEN_EXPIRATION"],
             index=cfg["INDEX_TEMPLATE"],
             ico_path=cfg["ICO_PATH"],
@@ -250,10 +255,6 @@ class BokehASGI:
     def started(self) -> bool:
         return self._started
 
-    def requires_login(self, app_path: str | None = None) -> bool:
-        """Whether ``app_path`` (or, with None, the index of apps) needs a logged-in user."""
-        return self.access.rule_for(app_path).needs_user
-
     @property
     def extra_patterns(self) -> list[Any]:
         return list(self._extra_patterns)
@@ -314,23 +315,35 @@ class BokehASGI:
         if self._started:
             return
         self._started = True
+        self._stopping = False
         freeze_startup_objects()
         self._worker.start()
         if self.records is not None:
-            self._worker.spawn(self._close_orphan_records(), name="session-records-orphans")
+            self._worker.spawn(self.records.close_orphans(), name="session-records-orphans")
             self._worker.spawn(control.listen(self), name="control-listener")
         for context in self._contexts.values():
             self._worker.spawn(context.run_load_hook(), name=f"on_server_loaded {context.url}")
 
     def ensure_started(self) -> None:
-        if not self._started:
+        """Start on first use; a web application that is stopping is not started again."""
+        if not self._started and not self._stopping:
             self.start()
+
+    @property
+    def stopping(self) -> bool:
+        """True from ``begin_stop()`` (or ``stop()``) on: requests and websockets are refused."""
+        return self._stopping
+
+    def begin_stop(self) -> None:
+        """Refuse new requests and websockets from now on (a shutdown has begun)."""
+        self._stopping = True
 
     async def stop(self, wait: bool = True) -> None:
         """Destroy every session (running its hooks), run ``on_server_unloaded``, stop every task.
 
         With ``wait`` the remaining tasks get up to 5 s to finish after being cancelled.
         """
+        self._stopping = True
         if not self._started:
             return
         self._started = False
@@ -338,7 +351,7 @@ class BokehASGI:
             await context.discard_all_sessions()
             await context.run_unload_hook()
         if self.records is not None:
-            await self.records.flush()
+            await self.records.flush_all(timeout=5.0 if wait else 0.0)
         await self._worker.stop(timeout=5.0 if wait else 0.0)
 
     async def expire_session(self, app_path: str, session_id: str, reason: str = "ended by the server") -> bool:
@@ -352,17 +365,6 @@ class BokehASGI:
     async def end_login_sessions(self, digest: str, reason: str) -> int:
         """End every session that came with the Django login whose key has this ``login_digest``."""
         return await logins.end_login_sessions(self._contexts.values(), digest, reason)
-
-    async def _close_orphan_records(self) -> None:
-        from asgiref.sync import sync_to_async
-
-        try:
-            closed = await sync_to_async(self.records.close_orphans_sync, thread_sensitive=False)()
-        except Exception as exc:
-            logger.warning("Could not tidy session records of stopped processes: %r", exc)
-            return
-        if closed:
-            logger.info("Marked %d session records of stopped server processes as destroyed", closed)
 
     async def cleanup_sessions(self) -> None:
         for context in list(self._contexts.values()):

@@ -112,7 +112,7 @@ def check_websocket_route(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [Error(f"ASGI_APPLICATION {dotted!r} cannot be imported: {exc}", id="bokehserver.E005",
                       hint="Point ASGI_APPLICATION at the application your asgi.py builds")]
     mapping = getattr(application, "application_mapping", None)
-    if mapping is not None and "websocket" in mapping:
+    if getattr(application, "bokehserver", False) or (mapping is not None and "websocket" in mapping):
         return []
     return [Warning(
         f"ASGI_APPLICATION {dotted!r} routes no websockets: Bokeh pages load but never connect",

@@ -41,7 +41,23 @@ DEFAULTS: dict[str, Any] = {
     "UNUSED_SESSION_LIFETIME_MILLISECONDS": 15000,
     "STATS_LOG_FREQUENCY_MILLISECONDS": 15000,
     # Largest inbound websocket message (one Bokeh fragment), as bokeh serve: 20 MiB.
+    # Counts every frame of one message, its buffers too: a message in progress cannot grow past it.
     "WEBSOCKET_MAX_MESSAGE_SIZE": 20 * 1024 * 1024,
+    # Bytes sent to one websocket that its client may leave unread; past it the socket is closed
+    # (4008) and its session detached. A single message bigger than this is still sent whole.
+    "WEBSOCKET_MAX_SEND_QUEUE": 32 * 1024 * 1024,
+    # Limits against one client taking the server (None turns one off). Past each, a clear refusal:
+    # HTTP 503 or websocket close 4029 with the reason, and a warning in the log.
+    # Live sessions of one app in this process.
+    "MAX_SESSIONS_PER_APP": 10000,
+    # Websockets attached to one session at once (a page opens one; each tab of it another).
+    "MAX_CONNECTIONS_PER_SESSION": 32,
+    # Websocket handshakes one client address may make per second (a burst of as many is allowed).
+    # Off by default: behind a proxy every client has the proxy's address, and an office behind
+    # one NAT address opens many. Set it (e.g. 20) where the server sees real client addresses.
+    "MAX_HANDSHAKES_PER_SECOND": None,
+    # Models a client's PUSH-DOC or PATCH-DOC may make the document hold (refused with ERROR).
+    "MAX_DOCUMENT_MODELS": 100_000,
     # Serve the index of apps at the prefix root, and redirect there when only one app exists.
     "USE_INDEX": True,
     "REDIRECT_ROOT": True,
@@ -65,6 +81,10 @@ DEFAULTS: dict[str, Any] = {
     "APP_CODE_THREADS": 32,
     # Keep BokehSession records for the admin, written at most this often (0 turns them off).
     "RECORD_INTERVAL_MILLISECONDS": 1000,
+    # Each process refreshes its live records this often (a heartbeat, with the record writes);
+    # records missing three heartbeats belong to a process that is gone: shown as ended, and
+    # marked ended by any process that still runs.
+    "RECORD_HEARTBEAT_MILLISECONDS": 10000,
     # Request data copied into the session token (bokeh serve --include/--exclude-*).
     "INCLUDE_HEADERS": None,
     "EXCLUDE_HEADERS": None,

@@ -74,8 +74,10 @@ class ServerConnection:
         return self._protocol.create("OK", message.header["msgid"])
 
     def error(self, message: Message[Any], text: str) -> Message[Any]:
-        """An ERROR reply; bokeh adds the traceback of the exception being handled."""
-        return self._protocol.create("ERROR", message.header["msgid"], text)
+        """An ERROR reply without the server's traceback (bokeh adds the one being handled)."""
+        reply = self._protocol.create("ERROR", message.header["msgid"], text)
+        reply.content.pop("traceback", None)
+        return reply
 
     async def send_message(self, message: Message[Any]) -> None:
         await self.send_frames(message_frames(message))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import enum
-import json
 import logging
 from typing import Any
 
@@ -16,9 +15,9 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import registry, signals
+from . import conf, registry, signals
 from .access import owner_in, owner_of, websocket_user
-from .application_context import ApplicationContext, ApplicationError, SessionEnded
+from .application_context import ApplicationContext, ApplicationError, LimitReached, SessionEnded
 from .connection import ServerConnection
 from .ending import close_reason
 from .frames import SEND_FRAMES, Frames
@@ -40,6 +39,7 @@ class CloseCode(enum.IntEnum):
     MESSAGE_TOO_BIG = 4009
     SESSION_EXPIRED = 4010
     APPLICATION_ERROR = 4011
+    LIMIT_REACHED = 4029
 
 
 class ConnectionState(enum.Enum):
@@ -73,11 +73,22 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.state = ConnectionState.CONNECTING
+        self.connection: ServerConnection | None = None
+        self._message_bytes = 0
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        except Exception as exc:
+            logger.warning("Closing websocket to %s after an unexpected error: %r", self.scope.get("path"), exc)
+            logger.debug("Traceback of the websocket error", exc_info=True)
+            if self.state is ConnectionState.OPEN:
+                await self._close_quietly(CloseCode.INTERNAL_ERROR, "server error")
+        finally:
+            # however the consumer ends (an error, or daphne cancelling it), its session lives on unattached
+            await self._leave_session()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route an ASGI message to its handler, without Channels' per-message database check.
@@ -96,8 +107,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
     async def connect(self) -> None:
-        self.state = ConnectionState.CONNECTING
-        self.connection: ServerConnection | None = None
         self.receiver: Receiver | None = None
         web_app = registry.get_web_application()
         web_app.ensure_started()
@@ -126,8 +135,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except ApplicationError as exc:
             await self._refuse(CloseCode.APPLICATION_ERROR, f"application failed: {exc}"[:120])
             return
+        except LimitReached as exc:
+            await self._refuse(CloseCode.LIMIT_REACHED, str(exc)[:120])
+            return
         except ProtocolError as exc:
             await self._refuse(CloseCode.PROTOCOL_ERROR, str(exc))
+            return
+        limit = conf.get("MAX_CONNECTIONS_PER_SESSION")
+        if limit is not None and session.connection_count >= limit:
+            await self._refuse(CloseCode.LIMIT_REACHED, f"session has {limit} connections (MAX_CONNECTIONS_PER_SESSION)")
             return
         protocol = Protocol()
         self.receiver = Receiver(protocol)
@@ -184,10 +200,17 @@ class SessionConsumer(AsyncWebsocketConsumer):
             raise Refused(CloseCode.FORBIDDEN, "session belongs to another user")
         return context, session_id, token
 
-    async def _refuse(self, code: CloseCode, reason: str) -> None:
-        logger.warning("Closing websocket to %s: %s (%d)", self.scope.get("path"), reason, code)
+    async def _refuse(self, code: CloseCode, reason: str, detail: str = "") -> None:
+        logger.warning("Closing websocket to %s: %s%s (%d)", self.scope.get("path"), reason, f": {detail}" if detail else "", code)
+        await self._close_quietly(code, reason)
+        await self._leave_session()
+
+    async def _close_quietly(self, code: int, reason: str) -> None:
         self.state = ConnectionState.CLOSED
-        await self.close(code=int(code), reason=reason)
+        try:
+            await self.close(code=int(code), reason=reason)
+        except Exception as exc:
+            logger.debug("Closing a websocket failed: %r", exc)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.state is not ConnectionState.OPEN:
@@ -196,7 +219,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if fragment is None:
             return
         size = len(fragment) if bytes_data is not None else len(fragment.encode("utf-8"))
-        if size > self.web_app.websocket_max_message_size_bytes:
+        # every frame of a message in progress (its buffers too) counts against the limit
+        self._message_bytes += size
+        if self._message_bytes > self.web_app.websocket_max_message_size_bytes:
             await self._refuse(CloseCode.MESSAGE_TOO_BIG, "message larger than the websocket max message size")
             return
         try:
@@ -204,19 +229,21 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except (ValidationError, MessageError, ProtocolError) as exc:
             await self._refuse(CloseCode.PROTOCOL_ERROR, f"protocol error: {exc}"[:120])
             return
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        except Exception as exc:  # json.loads alone raises ValueError, RecursionError, KeyError, ...
             await self._refuse(CloseCode.PROTOCOL_ERROR, f"malformed message: {_short(exc)}"[:120])
             return
         if message is None:
             return
+        self._message_bytes = 0
         try:
             reply = await self._handler.handle(message, self.connection)
         except ProtocolError as exc:
             await self._refuse(CloseCode.PROTOCOL_ERROR, str(exc)[:120])
             return
-        except Exception:
-            logger.exception("Unexpected error handling %s", message.msgtype)
-            await self._refuse(CloseCode.INTERNAL_ERROR, "server failed to handle a message")
+        except Exception as exc:
+            logger.debug("Traceback of the %s error", message.msgtype, exc_info=True)
+            # the client hears which message failed; the log also says how
+            await self._refuse(CloseCode.INTERNAL_ERROR, f"server failed to handle {message.msgtype}", detail=repr(exc))
             return
         if reply is None or self.connection is None:
             return
@@ -226,12 +253,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.connection.send_message(reply)
 
     async def disconnect(self, code: int) -> None:
+        logger.debug("WebSocket connection closed: code=%s", code)
         self.state = ConnectionState.CLOSED
-        connection = getattr(self, "connection", None)
+        await self._leave_session(code)
+
+    async def _leave_session(self, code: int | None = None) -> None:
+        """Detach from the session (once), which then expires by the usual rules, and tell its app."""
+        connection, self.connection = self.connection, None
         if connection is None:
             return
         session = connection._session
-        logger.debug("WebSocket connection closed: code=%s", code)
         connection.detach_session()
         signals.send(signals.connection_closed, SessionConsumer, session=session, app_path=connection.application_context.url,
                      code=code)

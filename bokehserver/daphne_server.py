@@ -25,6 +25,7 @@ from daphne.http_protocol import HTTPFactory
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
+from ._compat.twisted import unsent_bytes
 from .asgi import BokehASGI
 from .frames import SEND_FRAMES, websocket_bytes
 
@@ -34,15 +35,25 @@ __all__ = ("BokehDaphneServer",)
 
 # autobahn lets a server send only 1000 or 3000-4999, so not 1001 (going away)
 SHUTDOWN_CLOSE_CODE = 1000
+SLOW_READER_CLOSE_CODE = 4008
+# seconds a SIGTERM shutdown gives websockets to close, consumers to finish (and 3x for the hooks)
+SHUTDOWN_TIMEOUT = 5.0
+# messages from one client waiting for its consumer: reading pauses at HIGH, resumes at LOW
+INBOUND_QUEUE_HIGH, INBOUND_QUEUE_LOW, INBOUND_QUEUE_POLL = 64, 16, 0.005
 _twisted_logging_started = False
 
 
 class ReasonedWebSocketProtocol(WebSocketProtocol):
     """daphne's websocket protocol, also sending the close reason the application gave, and
-    whole Bokeh messages (the ``SEND_FRAMES`` extension) written out at once."""
+    whole Bokeh messages (the ``SEND_FRAMES`` extension) written out at once, with bounded
+    queues both ways."""
+
+    _reading_paused = False
 
     def handle_reply(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
+        if kind in (SEND_FRAMES, "websocket.send") and self._reader_fell_behind():
+            return
         if kind == SEND_FRAMES:
             self._send_frames(message["frames"])
             return
@@ -51,6 +62,50 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
             self.sendClose(code=message.get("code") or 1000, reason=reason)
             return
         super().handle_reply(message)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        """Queue the message for the application; stop reading the socket while it is behind.
+
+        daphne's queue to the application has no bound: a client sending faster than its
+        session works would fill the server's memory. Paused, the client's TCP window fills.
+        """
+        super().onMessage(payload, isBinary)
+        queue = getattr(self, "application_queue", None)
+        if queue is not None and not self._reading_paused and queue.qsize() >= INBOUND_QUEUE_HIGH:
+            self._reading_paused = True
+            self.transport.pauseProducing()
+            self._resume_reading_when_drained()
+
+    def _resume_reading_when_drained(self) -> None:
+        from twisted.internet import reactor
+
+        if self.state == self.STATE_CLOSED or self.transport is None:
+            return
+        if self.application_queue.qsize() > INBOUND_QUEUE_LOW:
+            reactor.callLater(INBOUND_QUEUE_POLL, self._resume_reading_when_drained)
+            return
+        self._reading_paused = False
+        self.transport.resumeProducing()
+
+    def _reader_fell_behind(self) -> bool:
+        """Close a socket whose client leaves more than the send queue limit unread; True if closed.
+
+        What the client has not read waits in the transport's write buffer; a client that stops
+        reading while its session keeps changing would hold ever more of the server's memory.
+        """
+        if self.state != self.STATE_OPEN:
+            return False
+        limit = self.server.web_application.websocket_max_send_queue_bytes
+        unsent = unsent_bytes(self.transport)
+        if unsent is None or unsent <= limit:
+            return False
+        logger.warning(
+            "Closing websocket from %s: it left %d bytes unread (WEBSOCKET_MAX_SEND_QUEUE is %d)",
+            self.client_addr, unsent, limit,
+        )
+        self.sendClose(code=SLOW_READER_CLOSE_CODE, reason="client does not read what the server sends")
+        self.dropConnection(abort=True)
+        return True
 
     def _send_frames(self, frames: Sequence[str | bytes]) -> None:
         """Send every frame of one message in one write, then hand them to the socket now.
@@ -154,6 +209,7 @@ class BokehDaphneServer(DaphneServer):
         self._sockets = list(sockets)
         self._ports: list[Any] = []
         self._closed = False
+        self.listen_failure: str | None = None
         self.connections: dict[Any, dict[str, Any]] = {}
         self.http_factory: TrackingHTTPFactory | None = None
 
@@ -164,12 +220,12 @@ class BokehDaphneServer(DaphneServer):
         self.listen()
         if self.abort_start:
             return
-        reactor.addSystemEventTrigger("before", "shutdown", self.kill_all_applications)
 
-        def stop_web_application() -> Any:
-            return defer.Deferred.fromFuture(asyncio.ensure_future(self.web_application.stop()))
+        def shut_down() -> Any:
+            return defer.Deferred.fromFuture(asyncio.ensure_future(self.close(wait=True, timeout=SHUTDOWN_TIMEOUT)))
 
-        reactor.addSystemEventTrigger("before", "shutdown", stop_web_application)
+        # SIGTERM/SIGINT stop the reactor; before it stops: stop listening, close every socket, run the hooks
+        reactor.addSystemEventTrigger("before", "shutdown", shut_down)
         reactor.run(installSignalHandlers=self.signal_handlers)
 
     def listen(self) -> None:
@@ -186,6 +242,9 @@ class BokehDaphneServer(DaphneServer):
             openHandshakeTimeout=self.websocket_handshake_timeout,
             maxMessagePayloadSize=self.websocket_max_message_size,
             maxFramePayloadSize=self.websocket_max_frame_size,
+            # a client that breaks the websocket protocol (invalid UTF-8, a frame over the limit)
+            # gets a close frame saying why (1007, 1009), not a TCP reset
+            failByDrop=False,
         )
         _begin_twisted_logging(self.verbosity)
         reactor.callLater(1, self.application_checker)
@@ -221,6 +280,11 @@ class BokehDaphneServer(DaphneServer):
         host = port.getHost()
         if self._on_listen is not None:
             self._on_listen(host.host, host.port)
+
+    def listen_error(self, failure: Any) -> None:
+        """Remember why listening failed (``listen_failure``) and stop, as daphne does."""
+        self.listen_failure = failure.getErrorMessage()
+        super().listen_error(failure)
 
     def application_checker(self) -> None:
         if not self._closed:
@@ -263,6 +327,7 @@ class BokehDaphneServer(DaphneServer):
         self._closed = True
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(d.asFuture(loop) for d in self.stop_listening()), return_exceptions=True)
+        self.web_application.begin_stop()
         self.close_connections()
         if wait:
             await self._wait_for(self._websockets_closed, timeout)
@@ -277,7 +342,10 @@ class BokehDaphneServer(DaphneServer):
         for instance in instances:
             instance.cancel()
         await asyncio.gather(*instances, return_exceptions=True)
-        await self.web_application.stop(wait)
+        try:  # every session's on_session_destroyed, then on_server_unloaded, then the last records
+            await asyncio.wait_for(self.web_application.stop(wait), timeout=(3 * timeout) if wait else None)
+        except asyncio.TimeoutError:
+            logger.warning("Stopping the Bokeh applications took more than %.0f s; some hooks did not finish", 3 * timeout)
         self._cancel_timers()
 
     def _websockets_closed(self) -> bool:

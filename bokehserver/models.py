@@ -1,7 +1,33 @@
 """Session records for inspection (the Django admin): written in the background, never on the hot path."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from django.db import models
+from django.db.models import Q
+
+from . import conf
+
+# a process whose records missed this many heartbeats is gone (killed, or its host is)
+MISSED_HEARTBEATS = 3
+
+
+def heartbeat_cutoff() -> datetime:
+    """Records last refreshed before this belong to a server process that is gone."""
+    interval = conf.get("RECORD_HEARTBEAT_MILLISECONDS") / 1000.0
+    return datetime.now(timezone.utc) - timedelta(seconds=MISSED_HEARTBEATS * interval)
+
+
+class BokehSessionQuerySet(models.QuerySet):
+    def live(self) -> BokehSessionQuerySet:
+        return self.filter(destroyed_at=None, updated_at__gte=heartbeat_cutoff())
+
+    def ended(self) -> BokehSessionQuerySet:
+        return self.filter(Q(destroyed_at__isnull=False) | Q(updated_at__lt=heartbeat_cutoff()))
+
+    def of_gone_processes(self) -> BokehSessionQuerySet:
+        """Records still marked live whose process stopped refreshing them."""
+        return self.filter(destroyed_at=None, updated_at__lt=heartbeat_cutoff())
 
 
 class BokehSession(models.Model):
@@ -16,6 +42,8 @@ class BokehSession(models.Model):
     updated_at = models.DateTimeField()
     destroyed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = BokehSessionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "Bokeh session"
@@ -28,4 +56,9 @@ class BokehSession(models.Model):
 
     @property
     def live(self) -> bool:
-        return self.destroyed_at is None
+        return self.destroyed_at is None and not self.process_gone
+
+    @property
+    def process_gone(self) -> bool:
+        """Marked live, but its process has stopped refreshing it (see RECORD_HEARTBEAT_MILLISECONDS)."""
+        return self.destroyed_at is None and self.updated_at < heartbeat_cutoff()

@@ -24,15 +24,17 @@ class ProtocolHandler:
         """Return the reply to send (a message, or its frames); an app error becomes ERROR.
 
         Raises:
-            ProtocolError: a message type a server does not accept.
+            ProtocolError: a message type a server does not accept, or a header without a msgid.
         """
+        if not isinstance(message.header.get("msgid"), str):
+            raise ProtocolError(f"{message.msgtype} header has no msgid")
         msgtype = message.msgtype
         if msgtype == "SERVER-INFO-REQ":
             return connection.protocol.create("SERVER-INFO-REPLY", message.header["msgid"])
         session = connection.session
         handler = {"PULL-DOC-REQ": session.pull, "PUSH-DOC": session.push, "PATCH-DOC": session.patch}.get(msgtype)
         if handler is None:
-            raise ProtocolError(f"{message} not expected on server")
+            raise ProtocolError(f"{msgtype!r} not expected on server")
         try:
             return await handler(message, connection)
         except Exception as exc:

@@ -45,6 +45,7 @@ def websocket_application(other_websockets: ASGIApp | None = None) -> ASGIApp:
     from . import registry
     from ._compat.daphne import adopt_daphne_websocket
     from .consumers import SessionConsumer
+    from .handshakes import limit_handshakes
 
     consumer = SessionConsumer.as_asgi()
 
@@ -58,7 +59,7 @@ def websocket_application(other_websockets: ASGIApp | None = None) -> ASGIApp:
         scope = {**scope, "url_route": {"args": (), "kwargs": kwargs if kwargs is not None else {"app_path": None}}}
         await consumer(scope, receive, send)
 
-    return application
+    return limit_handshakes(application)
 
 
 def bokeh_asgi_application(http_application: ASGIApp, other_websockets: ASGIApp | None = None) -> ASGIApp:
@@ -71,11 +72,12 @@ def bokeh_asgi_application(http_application: ASGIApp, other_websockets: ASGIApp 
     from channels.routing import ProtocolTypeRouter
 
     from .staticfiles import serve_static_in_debug
+    from .stopping import refuse_while_stopping
 
-    router = ProtocolTypeRouter({
+    router = refuse_while_stopping(ProtocolTypeRouter({
         "http": serve_static_in_debug(http_application),
         "websocket": websocket_application(other_websockets),
-    })
+    }))
     router.bokehserver = True  # runbokeh checks that a site's ASGI_APPLICATION routes to bokehserver
     return router
 

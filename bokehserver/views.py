@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -27,6 +28,7 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
     HttpResponseForbidden,
+    HttpResponseNotAllowed,
     HttpResponseRedirect,
     JsonResponse,
 )
@@ -38,7 +40,7 @@ from django.views.decorators.http import require_http_methods
 from . import registry
 from .access import USER_KEY, owner_in, owner_of
 from .app_code import is_async_callable
-from .application_context import ApplicationContext, ApplicationError, SessionEnded
+from .application_context import ApplicationContext, ApplicationError, LimitReached, SessionEnded
 from .asgi import BokehASGI
 from .pages import render_app_page
 from .request_data import RequestProxy, token_payload
@@ -50,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ("autoload_js", "favicon", "metadata", "page", "static", "websocket_endpoint")
 
+# what bokeh's server_document() generates, and any id a page author would write
+ELEMENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 DEFAULT_ICO = Path(bokeh.__file__).parent / "server" / "views" / "bokeh.ico"
 
 
@@ -174,6 +178,11 @@ def _app_failed(request: HttpRequest, context: ApplicationContext, exc: Exceptio
     )
 
 
+def _limit_reached(context: ApplicationContext, exc: LimitReached) -> HttpResponse:
+    logger.warning("Refused a session for %s: %s", context.url, exc)
+    return HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8")
+
+
 async def page(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> HttpResponse:
     """The app page (which creates the session), or the index of apps at the prefix root."""
     web_app = _web_application()
@@ -188,9 +197,13 @@ async def page(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> H
                 return await extra.func(request, *extra.args, **extra.kwargs)
             return await sync_to_async(extra.func)(request, *extra.args, **extra.kwargs)
         if route == "/" and web_app.use_index:
+            if request.method not in ("GET", "HEAD"):
+                return HttpResponseNotAllowed(["GET", "HEAD"])
             refusal = await _refusal(request, web_app, None)
             return _refused_page(request, refusal) if refusal else _index(request, web_app, _mount(request, app_path))
         raise Http404("no Bokeh application at this path")
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     refusal = await _refusal(request, web_app, context.url)
     if refusal:
         return _refused_page(request, refusal)
@@ -201,6 +214,8 @@ async def page(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> H
         return HttpResponseForbidden(str(exc))
     except ApplicationError as exc:
         return _app_failed(request, context, exc)
+    except LimitReached as exc:
+        return _limit_reached(context, exc)
     mount = _mount(request, app_path)
     favicon = None if web_app.ico_path == "none" else f"{mount}favicon.ico"
     html = render_app_page(request, session, bokehjs_bundle(web_app, mount), context.url, favicon)
@@ -218,10 +233,16 @@ def _index(request: HttpRequest, web_app: BokehASGI, mount: str) -> HttpResponse
 
 
 def _cors(response: HttpResponse, request: HttpRequest) -> HttpResponse:
+    """Let a page of an allowed origin (the websocket allowlist) read the response; no one else.
+
+    autoload.js carries a session token: a foreign page may load it as a script, never read it.
+    """
     origin = request.headers.get("Origin")
-    response["Access-Control-Allow-Origin"] = origin if (origin and request.COOKIES) else "*"
-    response["Access-Control-Allow-Headers"] = "*"
-    response["Access-Control-Allow-Credentials"] = "true"
+    if origin and registry.get_web_application().allows_origin(origin, request.get_host()):
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Allow-Headers"] = "*"
+        response["Access-Control-Allow-Credentials"] = "true"
+        response["Vary"] = "Origin"
     return response
 
 
@@ -233,12 +254,25 @@ async def autoload_js(request: HttpRequest, app_path: str = "", **url_kwargs: An
     context = _context(web_app, app_path)
     if request.method == "OPTIONS":
         response = _cors(HttpResponse(), request)
-        response["Access-Control-Allow-Methods"] = "PUT, GET, OPTIONS"
-        response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
+        if response.has_header("Access-Control-Allow-Origin"):
+            response["Access-Control-Allow-Methods"] = "GET, OPTIONS"
         return response
     element_id = request.GET.get("bokeh-autoload-element")
     if not element_id:
         return _cors(HttpResponseBadRequest("No bokeh-autoload-element query parameter"), request)
+    if not ELEMENT_ID.fullmatch(element_id):  # bokeh's template writes it into a JS string unescaped
+        return _cors(HttpResponseBadRequest("bokeh-autoload-element is not a plain element id"), request)
+    absolute_url = request.GET.get("bokeh-absolute-url")
+    server_url = None
+    if absolute_url:
+        try:
+            parsed = urlparse(absolute_url)
+            parsed.port  # noqa: B018  (raises on a malformed port)
+        except ValueError:
+            return _cors(HttpResponseBadRequest("bokeh-absolute-url is not a URL"), request)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            return _cors(HttpResponseBadRequest("bokeh-absolute-url is not an http(s) URL"), request)
+        server_url = f"{parsed.scheme}://{parsed.netloc}"
     refusal = await _refusal(request, web_app, context.url)
     if refusal:
         return _cors(_refusal_script(element_id, f"{context.url}: {refusal}"), request)
@@ -249,12 +283,9 @@ async def autoload_js(request: HttpRequest, app_path: str = "", **url_kwargs: An
         return _cors(_refusal_script(element_id, f"{context.url}: {exc}"), request)
     except ApplicationError as exc:
         return _cors(HttpResponse(f"// {context.url} failed: {exc}", status=500, content_type="application/javascript"), request)
+    except LimitReached as exc:
+        return _cors(_limit_reached(context, exc), request)
     app_url = request.GET.get("bokeh-app-path", "/")
-    absolute_url = request.GET.get("bokeh-absolute-url")
-    server_url = None
-    if absolute_url:
-        parsed = urlparse(absolute_url)
-        server_url = f"{parsed.scheme}://{parsed.netloc}"
     if request.GET.get("resources") != "none":
         bundle = bokehjs_bundle(web_app, _mount(request, app_path, "autoload.js"), server_url)
     else:

@@ -7,7 +7,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "bokehserver-demo-insecure-key-change-me")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+# off unless asked for (DJANGO_DEBUG=1, as ./dev serve does): debug pages show settings and tracebacks
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
 ALLOWED_HOSTS = ["*"]
 
 INSTALLED_APPS = [
@@ -120,6 +121,8 @@ BOKEHSERVER = {
     },
     # e.g. BOKEHSERVER_LOGIN_REQUIRED=/whoami,/sliders: those apps need a logged-in user
     "LOGIN_REQUIRED": [p for p in os.environ.get("BOKEHSERVER_LOGIN_REQUIRED", "").split(",") if p],
+    # how often each server process refreshes its session records (tests shorten it)
+    "RECORD_HEARTBEAT_MILLISECONDS": int(os.environ.get("BOKEHSERVER_RECORD_HEARTBEAT_MS", "10000")),
 }
 LOGIN_REDIRECT_URL = "/embed/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

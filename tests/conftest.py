@@ -268,6 +268,15 @@ class ServerProcess:
             pytrace=False,
         )
 
+    def send_signal(self, sig: int) -> None:
+        assert self._proc is not None, "the server was not started"
+        self._proc.send_signal(sig)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        """Wait for the process to exit on its own; return its exit code."""
+        assert self._proc is not None, "the server was not started"
+        return self._proc.wait(timeout=timeout)
+
     def stop(self) -> int | None:
         """Stop the process: SIGINT, then SIGTERM, then SIGKILL, each with a bounded wait."""
         proc = self._proc

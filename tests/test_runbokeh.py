@@ -61,7 +61,7 @@ def test_options_map_to_the_web_application(run):
         "--allow-websocket-origin", "example.com", "--allow-websocket-origin", "foo.org:8080",
         "--keep-alive", "1000", "--check-unused-sessions", "500", "--unused-session-lifetime", "700",
         "--stats-log-frequency", "900", "--session-token-expiration", "60",
-        "--websocket-max-message-size", "4096", "--disable-index", "--disable-index-redirect",
+        "--websocket-max-message-size", "4096", "--websocket-max-send-queue", "8192", "--disable-index", "--disable-index-redirect",
         "--args", "one", "--two",
     )
     web_app = server.web_application
@@ -72,6 +72,7 @@ def test_options_map_to_the_web_application(run):
     assert (web_app.unused_session_lifetime_milliseconds, web_app.stats_log_frequency_milliseconds) == (700, 900)
     assert web_app.session_token_expiration == 60
     assert web_app.websocket_max_message_size_bytes == 4096
+    assert web_app.websocket_max_send_queue_bytes == 8192
     assert not web_app.use_index and not web_app.redirect_root
     handler = web_app.applications["/sliders"].handlers[0]
     assert handler._runner._argv == ["one", "--two"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from bokeh.models import Div
@@ -75,7 +76,7 @@ async def test_a_database_failure_is_logged_and_retried(web_app, caplog, monkeyp
     app = web_app({"/app": _doc}, record_interval_milliseconds=HOUR_MS)
     context = app.context_for("/app")
     await context.create_session_if_needed("s1")
-    monkeypatch.setattr(app.records, "_write", lambda rows: (_ for _ in ()).throw(RuntimeError("db down")))
+    monkeypatch.setattr(app.records, "_write", lambda rows, heartbeat=False: (_ for _ in ()).throw(RuntimeError("db down")))
     assert await app.records.flush() == 0
     assert app.records.pending == 1
     assert any("db down" in r.getMessage() and r.exc_info is None for r in caplog.records)
@@ -102,3 +103,59 @@ def test_tidying_records_at_startup_leaves_no_connection_open_in_its_thread():
     thread.start()
     thread.join(30)
     assert left_open == [False]
+
+
+async def _record_of_another_process(session_id: str, *, seconds_since_heartbeat: float) -> BokehSession:
+    now = datetime.now(timezone.utc)
+    return await BokehSession.objects.acreate(
+        session_id=session_id, app_path="/app", host="elsewhere", pid=999_999, connections=1,
+        created_at=now - timedelta(hours=1), updated_at=now - timedelta(seconds=seconds_since_heartbeat),
+    )
+
+
+async def test_records_of_a_process_without_heartbeat_show_as_ended(web_app, admin_client, settings):
+    settings.BOKEHSERVER = {"RECORD_HEARTBEAT_MILLISECONDS": 10_000}
+    gone = await _record_of_another_process("gone-session", seconds_since_heartbeat=31)
+    beating = await _record_of_another_process("beating-session", seconds_since_heartbeat=5)
+    assert not gone.live and gone.process_gone
+    assert beating.live
+
+    changelist = reverse("admin:bokehserver_bokehsession_changelist")
+    live_page = (await admin_client.get(changelist + "?state=live")).content.decode()
+    assert "beating-session" in live_page and "gone-session" not in live_page
+    ended_page = (await admin_client.get(changelist + "?state=destroyed")).content.decode()
+    assert "gone-session" in ended_page and "beating-session" not in ended_page
+
+
+async def test_a_running_process_refreshes_its_records_and_ends_those_of_gone_processes(web_app, settings):
+    settings.BOKEHSERVER = {"RECORD_HEARTBEAT_MILLISECONDS": 10_000}
+    app = web_app({"/app": _doc}, record_interval_milliseconds=HOUR_MS)
+    await app.context_for("/app").create_session_if_needed("mine")
+    gone = await _record_of_another_process("gone-session", seconds_since_heartbeat=31)
+    beating = await _record_of_another_process("beating-session", seconds_since_heartbeat=5)
+    await app.records.flush()
+    mine = await BokehSession.objects.aget(session_id="mine")
+    await BokehSession.objects.filter(pk=mine.pk).aupdate(updated_at=mine.updated_at - timedelta(seconds=20))
+
+    app.records._last_heartbeat = float("-inf")  # the next heartbeat is due
+    await app.records.flush()
+
+    gone = await BokehSession.objects.aget(pk=gone.pk)
+    assert gone.destroyed_at is not None and gone.connections == 0
+    assert (await BokehSession.objects.aget(pk=beating.pk)).destroyed_at is None
+    refreshed = await BokehSession.objects.aget(pk=mine.pk)
+    assert refreshed.live and refreshed.updated_at > mine.updated_at
+
+
+async def test_expiring_a_session_of_a_gone_process_says_it_already_ended(web_app, admin_client, settings):
+    settings.BOKEHSERVER = {"RECORD_HEARTBEAT_MILLISECONDS": 10_000}
+    web_app({"/app": _doc})
+    gone = await _record_of_another_process("gone-session", seconds_since_heartbeat=31)
+    response = await admin_client.post(
+        reverse("admin:bokehserver_bokehsession_changelist"),
+        {"action": "expire", "_selected_action": [gone.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "1 sessions had already ended: their server processes are gone" in page
+    assert "did not answer" not in page

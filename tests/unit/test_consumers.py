@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import bokeh
@@ -12,6 +13,7 @@ from bokeh.models import Button, Div, Slider
 from bokeh.util.token import get_session_id
 
 from bokehserver.consumers import CloseCode
+from waiting import eventually
 
 SECRET = "x" * 44
 
@@ -188,6 +190,8 @@ async def test_a_failing_callback_gets_error_and_the_session_carries_on(web_app,
     assert reply.msgtype == "ERROR"
     assert reply.reqid == bad.header["msgid"]
     assert "nine is not allowed" in reply.content["text"]
+    assert "traceback" not in reply.content  # no server paths or code reach a client
+    assert "File \"" not in json.dumps(reply.content)
     assert any(get_session_id(token) in r.getMessage() for r in bokeh_warnings())
 
     good = bk.client_patch(doc, lambda d: setattr(d.get_model_by_name("s"), "value", 5))
@@ -438,6 +442,8 @@ BAD_FRAMES = {
     "non-json-content": [json.dumps({"msgid": "m5", "msgtype": "PULL-DOC-REQ"}), "{}", "{not json"],
     "header-without-msgtype": [json.dumps({"msgid": "m6"}), "{}", "{}"],
     "client-sends-ack": [json.dumps({"msgid": "m4", "msgtype": "ACK"}), "{}", "{}"],
+    # bokeh's ERROR message cannot even be printed without its "text"
+    "client-sends-error-without-text": [json.dumps({"msgid": "m7", "msgtype": "ERROR"}), "{}", "{}"],
 }
 
 
@@ -509,3 +515,201 @@ async def test_session_sockets_take_no_channel_layer_channel(slider_server, open
     assert (await pull(bk, comm))["roots"]
     assert getattr(layer, "channels", {}) == {}
     await comm.disconnect()
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+ESCAPING_FRAMES = {
+    # json.loads raises RecursionError, which bokeh's decoding does not catch
+    "deeply-nested-content": [json.dumps({"msgid": "d1", "msgtype": "PULL-DOC-REQ"}), "{}", DEEP],
+    "deeply-nested-header": [DEEP, "{}", "{}"],
+    "deeply-nested-buffer-header": [
+        json.dumps({"msgid": "d2", "msgtype": "PATCH-DOC", "num_buffers": 1}), "{}", json.dumps({"events": []}), DEEP,
+    ],
+    # int() refuses more than 4300 digits with a plain ValueError
+    "huge-number-in-header": ['{"msgid": "n1", "msgtype": "PULL-DOC-REQ", "num_buffers": ' + "9" * 5000 + "}", "{}", "{}"],
+    "huge-number-in-buffer-header": [
+        json.dumps({"msgid": "n2", "msgtype": "PATCH-DOC", "num_buffers": 1}), "{}", json.dumps({"events": []}),
+        '{"id": ' + "9" * 5000 + "}",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(ESCAPING_FRAMES))
+async def test_input_that_breaks_json_decoding_is_closed_4001_and_the_session_detached(
+    slider_server, open_session, bk, bokeh_warnings, case,
+):
+    comm = await open_session("/app")
+    [session] = slider_server.get_sessions("/app")
+    assert session.connection_count == 1
+    await bk.send_frames(comm, ESCAPING_FRAMES[case])
+    code, reason = await bk.read_close(comm)
+    assert code == CloseCode.PROTOCOL_ERROR
+    assert reason.startswith("malformed message")
+    assert session.connection_count == 0, "the session should be left to expire by the usual rules"
+    assert_warned_without_traceback(bokeh_warnings)
+    await assert_still_serves(bk, open_session)
+
+
+async def test_a_header_without_msgid_is_a_protocol_error(slider_server, open_session, bk, caplog):
+    comm = await open_session("/app")
+    await bk.send_frames(comm, [json.dumps({"msgtype": "PULL-DOC-REQ"}), "{}", "{}"])
+    code, reason = await bk.read_close(comm)
+    assert code == CloseCode.PROTOCOL_ERROR
+    assert "msgid" in reason
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_a_consumer_that_is_cancelled_leaves_its_session_detached(slider_server, open_session, bk):
+    lost = []
+    comm = await open_session("/app")
+    [session] = slider_server.get_sessions("/app")
+    session.document.on_event("connection_lost", lambda event: lost.append(event))
+    assert session.connection_count == 1
+    comm.future.cancel()  # as daphne cancels an application that outlives its socket
+    await eventually(lambda: session.connection_count == 0, what="the session has no connection")
+    await eventually(lambda: lost, what="connection_lost handlers ran")
+    await assert_still_serves(bk, open_session)
+
+
+async def test_an_unexpected_error_in_a_handler_closes_4000_detached_without_traceback(
+    slider_server, open_session, bk, bokeh_warnings, monkeypatch,
+):
+    comm = await open_session("/app")
+    [session] = slider_server.get_sessions("/app")
+
+    async def broken(message, connection):
+        raise RecursionError("handler blew its stack")
+
+    monkeypatch.setattr("bokehserver.protocol_handler.ProtocolHandler.handle", lambda self, m, c: broken(m, c))
+    await bk.send_message(comm, bk.protocol.create("PULL-DOC-REQ"))
+    code, reason = await bk.read_close(comm)
+    assert code == CloseCode.INTERNAL_ERROR
+    assert reason == "server failed to handle PULL-DOC-REQ"  # what failed inside stays in the log
+    assert session.connection_count == 0
+    assert_warned_without_traceback(bokeh_warnings, "handler blew its stack")
+
+
+async def test_buffers_of_a_message_in_progress_count_against_the_size_limit(web_app, open_session, bk, bokeh_warnings):
+    web_app({"/app": bk.slider_doc}, websocket_max_message_size_bytes=10_000)
+    comm = await open_session("/app")
+    header = json.dumps({"msgid": "b1", "msgtype": "PATCH-DOC", "num_buffers": 10**9})
+    await bk.send_frames(comm, [header, "{}", json.dumps({"events": []})])
+    for index in range(20):  # each frame is far under the limit; together they pass it
+        await bk.send_frames(comm, [json.dumps({"id": str(index)}), b"\0" * 1000])
+    code, reason = await bk.read_close(comm)
+    assert code == CloseCode.MESSAGE_TOO_BIG
+    assert "max message size" in reason
+    assert_warned_without_traceback(bokeh_warnings)
+
+
+async def test_the_size_limit_applies_per_message_not_per_connection(web_app, open_session, bk):
+    web_app({"/app": bk.slider_doc}, websocket_max_message_size_bytes=3_000)
+    comm = await open_session("/app")
+    for _ in range(20):  # 20 messages, together far over the limit
+        reply, _ = await bk.request(comm, bk.protocol.create("SERVER-INFO-REQ"))
+        assert reply.msgtype == "SERVER-INFO-REPLY"
+
+
+HUGE_NUMBER_HEADER = '{"msgid": "x", "msgtype": "PULL-DOC-REQ", "num_buffers": ' + "9" * 4400 + "}"
+
+
+def _frames_strategy():
+    """Frames a hostile client might send: headers of every shape, any JSON, deep nesting, bytes."""
+    from hypothesis import strategies as st
+
+    msgtypes = st.sampled_from(["PULL-DOC-REQ", "PUSH-DOC", "PATCH-DOC", "SERVER-INFO-REQ", "ACK", "OK", "NOPE"])
+    numbers = st.one_of(st.integers(-3, 3), st.integers(), st.floats(allow_nan=True))
+    json_values = st.recursive(
+        st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=20)),
+        lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)),
+        max_leaves=12,
+    )
+    headers = st.fixed_dictionaries(
+        {},
+        optional={"msgid": st.one_of(st.text(max_size=8), numbers), "msgtype": st.one_of(msgtypes, json_values),
+                  "num_buffers": numbers, "reqid": st.text(max_size=8)},
+    ).map(json.dumps)
+    nested = st.integers(1, 3000).map(lambda depth: "[" * depth + "]" * depth)
+    texts = st.one_of(
+        headers, json_values.map(json.dumps), nested, st.text(max_size=40), st.just(HUGE_NUMBER_HEADER),
+        st.just('{"events": [{"kind": "ModelChanged", "model": {"id": "nope"}, "attr": "x", "new": 1}]}'),
+        st.just(json.dumps({"id": "0"})),
+    )
+    return st.lists(st.one_of(texts, st.binary(max_size=64)), min_size=1, max_size=12)
+
+
+async def test_fuzzed_frames_never_escape_the_consumer_nor_leak_a_session(slider_server, open_session, bk):
+    """Whatever frames a client sends: a 4xxx close or nothing, and no connection left attached."""
+    from hypothesis import HealthCheck, given, settings
+
+    # hypothesis draws the examples; each then runs on this test's event loop (no shrinking: a
+    # failure names its frames)
+    examples: list[list[str | bytes]] = []
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(frames=_frames_strategy())
+    def collect(frames):
+        examples.append(frames)
+
+    collect()
+    for frames in examples:
+        token = bk.make_token()
+        comm = await open_session("/app", token)
+        session = next(s for s in slider_server.get_sessions("/app") if s.id == get_session_id(token))
+        await bk.send_frames(comm, frames)
+        while not await comm.receive_nothing(timeout=0.05):
+            output = await comm.receive_output()
+            if output["type"] == "websocket.close":
+                assert 4000 <= output["code"] < 5000, (output, frames)
+                break
+        await comm.disconnect(timeout=bk.TIMEOUT)  # re-raises anything that escaped the consumer
+        assert session.connection_count == 0, frames
+
+
+async def test_connections_past_the_per_session_limit_are_closed_4029(slider_server, open_session, ws, bk, settings):
+    settings.BOKEHSERVER = {"MAX_CONNECTIONS_PER_SESSION": 2}
+    token = bk.make_token()
+    await open_session("/app", token)
+    await open_session("/app", token)
+    third = ws("/app", token)
+    code, reason = await refused_with(bk, third)
+    assert code == CloseCode.LIMIT_REACHED == 4029
+    assert "MAX_CONNECTIONS_PER_SESSION" in reason
+    [session] = slider_server.get_sessions("/app")
+    assert session.connection_count == 2
+
+
+async def test_sessions_past_the_per_app_limit_are_refused_4029(slider_server, open_session, ws, bk, settings):
+    settings.BOKEHSERVER = {"MAX_SESSIONS_PER_APP": 2}
+    await open_session("/app")
+    await open_session("/app")
+    code, reason = await refused_with(bk, ws("/app"))
+    assert code == CloseCode.LIMIT_REACHED
+    assert "MAX_SESSIONS_PER_APP" in reason
+    assert len(slider_server.get_sessions("/app")) == 2
+    await assert_still_serves(bk, open_session, "/other")
+
+
+async def test_a_patch_or_push_past_the_document_model_limit_gets_error(slider_server, open_session, bk, settings):
+    from bokeh.models import Div as NewDiv
+
+    comm = await open_session("/app")
+    doc = await pull(bk, comm)
+    [session] = slider_server.get_sessions("/app")
+    settings.BOKEHSERVER = {"MAX_DOCUMENT_MODELS": len(session.document.models) + 2}
+    grow = bk.client_patch(doc, lambda d: [d.add_root(NewDiv(text=str(i))) for i in range(3)])
+    reply, _ = await bk.request(comm, grow)
+    assert reply.msgtype == "ERROR"
+    assert "MAX_DOCUMENT_MODELS" in reply.content["text"]
+    assert len(session.document.roots) == 2  # nothing of the refused patch was applied
+
+    big = Document()
+    for i in range(len(session.document.models) + 3):
+        big.add_root(NewDiv(text=str(i)))
+    reply, _ = await bk.request(comm, bk.protocol.create("PUSH-DOC", big))
+    assert reply.msgtype == "ERROR"
+    assert "MAX_DOCUMENT_MODELS" in reply.content["text"]
+
+    within = bk.client_patch(doc, lambda d: d.add_root(NewDiv(text="one more")))
+    reply, _ = await bk.request(comm, within)
+    assert reply.msgtype == "OK"

@@ -232,17 +232,24 @@ async def test_prefix_applies_to_every_endpoint(web_app, client, bk, settings):
     assert (await client.get("/")).status_code == 404
 
 
-def assert_cors(response, origin: str = "*") -> None:
+ALLOWED = "http://localhost:5006"  # the web_app fixture's websocket allowlist
+
+
+def assert_cors(response, origin: str) -> None:
     assert response["Access-Control-Allow-Origin"] == origin
-    assert response["Access-Control-Allow-Headers"] == "*"
     assert response["Access-Control-Allow-Credentials"] == "true"
+    assert "Origin" in response["Vary"]
 
 
-async def test_autoload_without_element_is_400_with_cors(slider_server, client):
-    response = await client.get("/app/autoload.js")
+def assert_no_cors(response) -> None:
+    assert not [h for h in response.headers if h.lower().startswith("access-control-")], dict(response.headers)
+
+
+async def test_autoload_without_element_is_400(slider_server, client):
+    response = await client.get("/app/autoload.js", headers={"Origin": ALLOWED})
     assert response.status_code == 400
     assert b"bokeh-autoload-element" in response.content
-    assert_cors(response)
+    assert_cors(response, ALLOWED)
     assert slider_server.get_sessions() == []
 
 
@@ -250,7 +257,7 @@ async def test_autoload_embeds_a_new_session_into_the_element(slider_server, cli
     response = await client.get("/app/autoload.js?bokeh-autoload-element=target-17&bokeh-app-path=/app")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/javascript")
-    assert_cors(response)
+    assert_no_cors(response)  # a same-origin request or a script tag needs none
     js = response.content.decode()
     assert "target-17" in js
     token = token_of(response)
@@ -266,27 +273,53 @@ async def test_autoload_for_another_site_names_bokehjs_with_this_servers_address
     assert '"http://bokeh.example:8000/static/js/bokeh.min.js?v=' in response.content.decode()
 
 
-async def test_autoload_echoes_the_origin_when_cookies_are_sent(slider_server, client):
+async def test_autoload_lets_an_allowed_origin_read_it_with_credentials(slider_server, client):
+    client.cookies["c"] = "1"
+    response = await client.get("/app/autoload.js?bokeh-autoload-element=e1", headers={"Origin": ALLOWED})
+    assert response.status_code == 200
+    assert_cors(response, ALLOWED)
+
+
+async def test_autoload_gives_a_foreign_origin_no_cors_headers(slider_server, client):
     client.cookies["c"] = "1"
     response = await client.get(
         "/app/autoload.js?bokeh-autoload-element=e1", headers={"Origin": "http://embedder.example"}
     )
+    assert response.status_code == 200  # a foreign page may still load it as a <script>
+    assert_no_cors(response)
+
+
+async def test_autoload_options_answers_allowed_origins_only(slider_server, client):
+    response = await client.options("/app/autoload.js", headers={"Origin": ALLOWED})
     assert response.status_code == 200
-    assert_cors(response, "http://embedder.example")
+    assert response["Access-Control-Allow-Methods"] == "GET, OPTIONS"
+    assert_cors(response, ALLOWED)
+    foreign = await client.options("/app/autoload.js", headers={"Origin": "http://embedder.example"})
+    assert_no_cors(foreign)
+    assert slider_server.get_sessions() == []
 
 
-async def test_autoload_without_cookies_allows_any_origin(slider_server, client):
-    response = await client.get(
-        "/app/autoload.js?bokeh-autoload-element=e1", headers={"Origin": "http://embedder.example"}
-    )
-    assert_cors(response, "*")
+@pytest.mark.parametrize("element", ["x'); alert(1); ('", "a</script><script>alert(1)</script>", "a b", "é"])
+async def test_autoload_refuses_an_element_id_that_is_not_a_plain_id(slider_server, client, element):
+    response = await client.get("/app/autoload.js", {"bokeh-autoload-element": element})
+    assert response.status_code == 400
+    assert b"alert" not in response.content
+    assert slider_server.get_sessions() == []
 
 
-async def test_autoload_options_lists_methods(slider_server, client):
-    response = await client.options("/app/autoload.js", headers={"Origin": "http://embedder.example"})
-    assert response.status_code == 200
-    assert response["Access-Control-Allow-Methods"] == "PUT, GET, OPTIONS"
-    assert response["Access-Control-Allow-Origin"] == "http://embedder.example"
+@pytest.mark.parametrize("url", ["http://[::1", "http://host:99999999/", "javascript:alert(1)", "//"])
+async def test_autoload_refuses_a_malformed_absolute_url(slider_server, client, url):
+    response = await client.get("/app/autoload.js", {"bokeh-autoload-element": "e1", "bokeh-absolute-url": url})
+    assert response.status_code == 400
+    assert slider_server.get_sessions() == []
+
+
+@pytest.mark.parametrize("method", ["trace", "options", "post", "put", "delete"])
+@pytest.mark.parametrize("path", ["/app", "/"])
+async def test_pages_answer_only_get_and_head(slider_server, client, method, path):
+    response = await getattr(client, method)(path)
+    assert response.status_code == 405
+    assert set(response["Allow"].split(", ")) == {"GET", "HEAD"}
     assert slider_server.get_sessions() == []
 
 
@@ -472,3 +505,14 @@ async def test_an_apps_websocket_url_over_plain_http_is_400(slider_server, clien
     assert response.status_code == 400
     assert b"websocket" in response.content
     assert (await client.get("/nope/ws")).status_code == 404
+
+
+async def test_a_page_past_the_per_app_session_limit_is_503_with_the_reason(slider_server, client, settings):
+    settings.BOKEHSERVER = {"MAX_SESSIONS_PER_APP": 1}
+    assert (await client.get("/app")).status_code == 200
+    refused = await client.get("/app")
+    assert refused.status_code == 503
+    assert b"MAX_SESSIONS_PER_APP" in refused.content
+    autoload = await client.get("/app/autoload.js?bokeh-autoload-element=e1")
+    assert autoload.status_code == 503
+    assert len(slider_server.get_sessions("/app")) == 1

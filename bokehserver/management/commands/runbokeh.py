@@ -50,6 +50,8 @@ class Command(BaseCommand):
                             help="Seconds a session token stays valid (default 300)")
         parser.add_argument("--websocket-max-message-size", type=int, default=None, metavar="BYTES",
                             help="Largest websocket message accepted (default 20 MiB)")
+        parser.add_argument("--websocket-max-send-queue", type=int, default=None, metavar="BYTES",
+                            help="Bytes a websocket client may leave unread before it is closed (default 32 MiB)")
         parser.add_argument("--app-code-threads", type=int, default=None, metavar="N",
                             help="Threads running synchronous app code (default 32; 0 runs it on the event loop)")
         parser.add_argument("--index", default=None, help="Django template for the index page")
@@ -90,6 +92,8 @@ class Command(BaseCommand):
         server = self.server_class(web_app, asgi_app, address=address, port=port, on_listen=on_listen)
         self.stdout.write(f"Starting bokehserver with process id: {os.getpid()}")
         server.run()
+        if getattr(server, "listen_failure", None):
+            raise CommandError(f"could not listen on {address or '0.0.0.0'}:{port}: {server.listen_failure}")
 
     def build_web_application(self, options: dict[str, Any], port: int) -> Any:
         from bokehserver.asgi import BokehASGI
@@ -117,6 +121,7 @@ class Command(BaseCommand):
             ("stats_log_frequency", "stats_log_frequency_milliseconds"),
             ("session_token_expiration", "session_token_expiration"),
             ("websocket_max_message_size", "websocket_max_message_size_bytes"),
+            ("websocket_max_send_queue", "websocket_max_send_queue_bytes"),
             ("index", "index"),
             ("ico_path", "ico_path"),
             ("app_code_threads", "app_code_threads"),

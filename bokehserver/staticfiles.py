@@ -8,6 +8,7 @@ are static files of the site like any other (``bokehserver/js/bokeh.min.js``): `
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -68,13 +69,23 @@ def serve_static_in_debug(application: ASGIApp) -> ASGIApp:
     A path under ``STATIC_URL`` that no finder knows goes on to ``application``, where bokeh
     serve's own BokehJS URLs (``/static/js/...``) are answered when bokehserver sits at the root.
     """
+    return _serve_static(application, lambda: conf.site("DEBUG"))
+
+
+def serve_static_files(application: ASGIApp) -> ASGIApp:
+    """Serve ``STATIC_URL`` files found by the finders whatever DEBUG says: ``runbokeh`` is a server
+    of its own, as ``bokeh serve`` is, and its pages need BokehJS without a WhiteNoise or a proxy."""
+    return _serve_static(application, lambda: True)
+
+
+def _serve_static(application: ASGIApp, enabled: Callable[[], Any]) -> ASGIApp:
     from django.contrib.staticfiles import finders
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     handler: list[ASGIApp] = []  # built on first use: it checks STATIC_URL when built
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and conf.site("DEBUG") and apps.is_installed("django.contrib.staticfiles"):
+        if scope["type"] == "http" and enabled() and apps.is_installed("django.contrib.staticfiles"):
             static_path = urlparse(conf.site("STATIC_URL") or "").path
             path = scope.get("path", "")
             if static_path.startswith("/") and static_path != "/" and path.startswith(static_path):

@@ -75,9 +75,10 @@ class Command(BaseCommand):
         web_app = self.build_web_application(options, port)
         from bokehserver import registry
         from bokehserver.routing import site_asgi_application
+        from bokehserver.staticfiles import serve_static_files
 
         registry.install(web_app)
-        asgi_app = site_asgi_application()
+        asgi_app = serve_static_files(site_asgi_application())
         address = options["address"]
 
         def on_listen(host: str, actual_port: int) -> None:

@@ -96,4 +96,5 @@ def _serve_static(application: ASGIApp, enabled: Callable[[], Any]) -> ASGIApp:
                     return
         await application(scope, receive, send)
 
+    serve.wrapped = application  # type: ignore[attr-defined]  (what it serves besides static files)
     return serve

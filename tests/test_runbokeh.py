@@ -160,13 +160,13 @@ def test_the_sites_asgi_application_is_served(run):
     import project.asgi
 
     server, _ = run(str(EXAMPLES / "sliders.py"))
-    assert server.asgi_application is project.asgi.application
+    assert server.asgi_application.wrapped is project.asgi.application  # behind the static files
 
 
 def test_a_site_without_asgi_application_gets_django_with_bokehs_websockets(run, settings):
     del settings.ASGI_APPLICATION
     server, _ = run(str(EXAMPLES / "sliders.py"))
-    assert getattr(server.asgi_application, "bokehserver", False)
+    assert getattr(server.asgi_application.wrapped, "bokehserver", False)
 
 
 def test_the_banner_shows_apps_where_the_urlconf_includes_them(run, settings):
@@ -193,5 +193,5 @@ def test_an_asgi_application_not_built_by_bokehserver_is_served_with_a_warning(r
     settings.ASGI_APPLICATION = "plain_asgi.application"
     with caplog.at_level("WARNING", logger="bokehserver.routing"):
         server, _ = run(str(EXAMPLES / "sliders.py"))
-    assert server.asgi_application is plain.application
+    assert server.asgi_application.wrapped is plain.application
     assert any("plain_asgi.application" in r.getMessage() and "cannot connect" in r.getMessage() for r in caplog.records)

@@ -11,9 +11,10 @@ class BokehServerConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from . import conf
         from ._compat import install_curdoc_binding, install_fast_models
-        from .conf import reset
 
         install_curdoc_binding()
-        install_fast_models()
-        setting_changed.connect(reset, dispatch_uid="bokehserver.conf.reset")
+        if conf.get("SPEED_SHORTCUTS"):
+            install_fast_models()
+        setting_changed.connect(conf.reset, dispatch_uid="bokehserver.conf.reset")

@@ -36,7 +36,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from . import registry
-from .process import SHUTDOWN_SIGNALS, bind_socket, ensure_django, reactor_on, supervise
+from ._compat.reactor import installed_reactor_loop, reactor_on
+from .process import SHUTDOWN_SIGNALS, bind_socket, ensure_django, supervise
 from .origins import create_hosts_allowlist
 from .server_options import (
     as_asyncio_loop,
@@ -203,8 +204,7 @@ class Server:
         if self._loop is None:
             loop = _running_loop()
             if loop is None and not self._forked:
-                installed = sys.modules.get("twisted.internet.reactor")
-                loop = getattr(installed, "_asyncioEventloop", None)
+                loop = installed_reactor_loop()
                 if loop is not None and (loop.is_closed() or loop.is_running()):
                     loop = None
             self._loop = loop or asyncio.new_event_loop()

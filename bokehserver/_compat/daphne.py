@@ -1,0 +1,75 @@
+"""What the daphne server changes in autobahn's websocket protocol and Twisted's transport.
+
+Two speed shortcuts, each on the versions it was proven on: a Bokeh message's frames written in
+one write and handed to the socket at once, and autobahn's configuration dump formatted only when
+its debug lines are logged. Elsewhere autobahn sends each frame and formats its dump as it does.
+"""
+from __future__ import annotations
+
+import pprint
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import autobahn.websocket.protocol as _autobahn_protocol
+import txaio
+
+from ..frames import websocket_bytes
+from .versions import proven
+
+__all__ = ("FrameWriter", "frame_writer", "install_config_dump_shortcut", "pformat_if_logged")
+
+FrameWriter = Callable[[Any, Sequence["str | bytes"]], None]
+_upstream_pformat = _autobahn_protocol.pformat
+
+
+def send_each_frame(protocol: Any, frames: Sequence[str | bytes]) -> None:
+    """autobahn's way: one ``sendMessage`` per frame, each framed and written by autobahn."""
+    for frame in frames:
+        if isinstance(frame, str):
+            protocol.sendMessage(frame.encode("utf-8"), False)
+        else:
+            protocol.sendMessage(frame, True)
+
+
+def write_whole_message(protocol: Any, frames: Sequence[str | bytes]) -> None:
+    """Send every frame of one message in one write, then hand them to the socket now.
+
+    Twisted's transport keeps each write until the loop's next turn; a callback that updates
+    many sessions would hold all their messages back until it ends (bokeh serve's Tornado
+    writes at once). One message's frames still go out in one send.
+    """
+    if protocol.send_state == protocol.SEND_STATE_GROUND and protocol._perMessageCompress is None and not protocol.send_queue:
+        protocol.transport.write(websocket_bytes(frames))
+    else:  # autobahn is mid-message, compressing or queueing: let it frame them
+        send_each_frame(protocol, frames)
+    transport = protocol.transport
+    if getattr(transport, "TLS", False) or getattr(transport, "disconnecting", True) or transport.disconnected:
+        return  # leave closing and TLS connections to the reactor
+    do_write = getattr(transport, "doWrite", None)
+    if do_write is not None and (transport.dataBuffer or transport._tempDataBuffer):
+        do_write()  # a failure stays in the transport, which the reactor reports on its next write
+
+
+def frame_writer(shortcuts: bool) -> FrameWriter:
+    """How a websocket protocol writes one Bokeh message: at once where proven and ``shortcuts``, else autobahn's way."""
+    if shortcuts and proven("frame writes"):
+        return write_whole_message
+    return send_each_frame
+
+
+def pformat_if_logged(obj: Any, *args: Any, **kwargs: Any) -> str:
+    """autobahn pretty-prints its whole configuration for a debug line at every websocket
+    connection, logged or not: a fifth of a handshake's CPU. Format only when debug is on."""
+    if txaio.get_global_log_level() in ("debug", "trace"):
+        return pprint.pformat(obj, *args, **kwargs)
+    return "(autobahn debug logging is off)"
+
+
+def install_config_dump_shortcut(shortcuts: bool) -> bool:
+    """Format autobahn's handshake config dump only when logged (where proven and ``shortcuts``); else autobahn's own.
+
+    Returns whether the shortcut is in place.
+    """
+    use = shortcuts and proven("autobahn config dump")
+    _autobahn_protocol.pformat = pformat_if_logged if use else _upstream_pformat
+    return use

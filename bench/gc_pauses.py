@@ -37,6 +37,7 @@ VARIANTS = {
 async def measure(variant: str, sessions: int, app: str) -> dict[str, float]:
     import django
 
+    gc.unfreeze()  # some interpreters start with objects of their own frozen (CPython 3.12.1: a few hundred)
     django.setup()
     from bokehserver import heap
     from bokehserver._compat import bokehs_own_models

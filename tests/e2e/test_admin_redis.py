@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from contextlib import closing
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_admin_on_one_process_expires_a_session_living_in_another(bokeh_server_f
         ws.recv(timeout=5), ws.recv(timeout=5)
 
         def live_record():
-            with sqlite3.connect(e2e_database, timeout=10) as db:
+            with closing(sqlite3.connect(e2e_database, timeout=10)) as db:
                 return db.execute(
                     "SELECT id, pid FROM bokehserver_bokehsession WHERE app_path = '/sliders' "
                     "AND destroyed_at IS NULL AND connections = 1").fetchone()
@@ -92,7 +93,7 @@ def test_admin_on_one_process_expires_a_session_living_in_another(bokeh_server_f
         assert closed.value.rcvd.reason == "session expired by the server"
 
     def destroyed():
-        with sqlite3.connect(e2e_database, timeout=10) as db:
+        with closing(sqlite3.connect(e2e_database, timeout=10)) as db:
             return db.execute("SELECT destroyed_at FROM bokehserver_bokehsession WHERE id = ?", (record_id,)).fetchone()[0]
 
     assert _poll(destroyed)

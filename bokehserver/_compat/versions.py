@@ -58,6 +58,7 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 _reported: set[str] = set()
+_outside: dict[tuple[str, tuple[Version | None, ...]], list[str]] = {}
 
 
 @lru_cache(maxsize=None)
@@ -72,11 +73,14 @@ def installed(distribution: str) -> Version | None:
 def proven(name: str) -> bool:
     """Whether the replacement ``name`` was proven on the installed versions; logs once per process when not."""
     what, ranges = PROVEN[name]
-    outside = []
-    for distribution, spec in ranges.items():
-        found = installed(distribution)
-        if found is None or not SpecifierSet(spec).contains(found, prereleases=True):
-            outside.append(f"{distribution} {found or 'missing'} (proven {spec})")
+    found = tuple(installed(distribution) for distribution in ranges)
+    outside = _outside.get((name, found))
+    if outside is None:
+        outside = _outside[(name, found)] = [
+            f"{distribution} {version or 'missing'} (proven {spec})"
+            for (distribution, spec), version in zip(ranges.items(), found)
+            if version is None or not SpecifierSet(spec).contains(version, prereleases=True)
+        ]
     if outside and name not in _reported:
         _reported.add(name)
         logger.warning("bokehserver keeps the upstream behaviour for %s: %s", what, ", ".join(outside))

@@ -6,7 +6,7 @@ Why it is built the way it is:
   bound to a new loop of its own. To serve inside a loop that already runs (``start()`` from a
   coroutine) the Server binds the reactor to that loop before daphne is imported, and re-binds a
   reactor whose loop is not running (daphne imported by ``INSTALLED_APPS``, a loop inherited over
-  ``fork``), so that one loop drives everything in the process.
+  ``fork``; on proven versions only, ``_compat.reactor``), so one loop drives the whole process.
 - daphne's ``run()`` ends in ``reactor.run()``, which blocks and owns signals. The Server does the
   same steps without it (``BokehDaphneServer.listen``) and ``startRunning(installSignalHandlers=False)``,
   so whoever runs the loop drives the reactor; ``run_until_shutdown()`` is that someone for scripts.

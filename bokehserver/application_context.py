@@ -99,6 +99,11 @@ class BokehSessionContext(SessionContext):
         return self._session.destroyed if self._session is not None else False
 
     @property
+    def document(self) -> Document:
+        """The session's document (the one ``curdoc()`` returns in its callbacks)."""
+        return self._document
+
+    @property
     def session(self) -> ServerSession | None:
         return self._session
 
@@ -119,6 +124,9 @@ class BokehSessionContext(SessionContext):
             result = func(self._document)
             return await result if inspect.isawaitable(result) else result
         return await self._session.with_document_locked(func, self._document)
+
+
+_compat.complete_session_context(BokehSessionContext)
 
 
 async def _call_hook(handler: Any, name: str, context: Any) -> None:

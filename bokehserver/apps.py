@@ -10,14 +10,15 @@ class BokehServerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
-        from ._compat import install_curdoc_binding, install_fast_models
         from django.contrib.auth.signals import user_logged_out
 
-        from .conf import reset
+        from . import checks  # noqa: F401  (registers the system checks)
+        from . import conf
+        from ._compat import install_curdoc_binding, install_fast_models
         from .signals import end_sessions_of_logout
 
         install_curdoc_binding()
-        install_fast_models()
-        setting_changed.connect(reset, dispatch_uid="bokehserver.conf.reset")
+        if conf.get("SPEED_SHORTCUTS"):
+            install_fast_models()
+        setting_changed.connect(conf.reset, dispatch_uid="bokehserver.conf.reset")
         user_logged_out.connect(end_sessions_of_logout, dispatch_uid="bokehserver.signals.logout")

@@ -79,6 +79,11 @@ DEFAULTS: dict[str, Any] = {
     # Threads that run synchronous app code (modify_doc, callbacks, hooks) off the event loop;
     # 0 runs it on the loop as bokeh serve does (faster, but no ORM or blocking calls in app code).
     "APP_CODE_THREADS": 32,
+    # Speed shortcuts that replace internals of bokeh and autobahn with faster equivalents (model
+    # building and serialization, whole-message websocket writes, autobahn's handshake config dump).
+    # Each is used only on the versions it was proven on (docs/compatibility.md); False keeps the
+    # dependencies' own code everywhere. Read when the app loads and when a server starts.
+    "SPEED_SHORTCUTS": True,
     # Keep BokehSession records for the admin, written at most this often (0 turns them off).
     "RECORD_INTERVAL_MILLISECONDS": 1000,
     # Each process refreshes its live records this often (a heartbeat, with the record writes);

@@ -6,28 +6,30 @@ allows 20 MiB), websockets closed after a day, close reasons dropped. This modul
 daphne's ``run()`` blocks in ``reactor.run()`` and ends with the reactor, which Twisted cannot
 restart. ``listen()`` does the rest of ``run()`` so that a loop someone else runs can drive the
 reactor (``Server``), and ``close()`` ends what ``listen()`` began without stopping the reactor.
+What it changes in autobahn and Twisted is in ``_compat.daphne``, used where proven.
 Import this module only where daphne may install its Twisted reactor (runbokeh, Server).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import pprint
 import socket
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import daphne.server  # noqa: F401  (installs the asyncio reactor before Twisted is imported elsewhere)
-import autobahn.websocket.protocol as _autobahn_protocol
-import txaio
 from daphne.http_protocol import HTTPFactory
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 from ._compat.twisted import unsent_bytes
+from . import conf
+from ._compat.daphne import frame_writer, install_config_dump_shortcut, send_each_frame
+from ._compat.reactor import reactor_loop
+from ._compat.versions import proven
 from .asgi import BokehASGI
-from .frames import SEND_FRAMES, websocket_bytes
+from .frames import SEND_FRAMES
 
 logger = logging.getLogger(__name__)
 
@@ -108,39 +110,11 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
         return True
 
     def _send_frames(self, frames: Sequence[str | bytes]) -> None:
-        """Send every frame of one message in one write, then hand them to the socket now.
-
-        Twisted's transport keeps each write until the loop's next turn; a callback that updates
-        many sessions would hold all their messages back until it ends (bokeh serve's Tornado
-        writes at once). One message's frames still go out in one send.
-        """
+        """Send every frame of one message, written as the server's frame writer says."""
         if self.state != self.STATE_OPEN:
             return
-        if self.send_state == self.SEND_STATE_GROUND and self._perMessageCompress is None and not self.send_queue:
-            self.transport.write(websocket_bytes(frames))
-        else:  # autobahn is mid-message, compressing or queueing: let it frame them
-            for frame in frames:
-                if isinstance(frame, str):
-                    self.sendMessage(frame.encode("utf-8"), False)
-                else:
-                    self.sendMessage(frame, True)
-        transport = self.transport
-        if getattr(transport, "TLS", False) or getattr(transport, "disconnecting", True) or transport.disconnected:
-            return  # leave closing and TLS connections to the reactor
-        do_write = getattr(transport, "doWrite", None)
-        if do_write is not None and (transport.dataBuffer or transport._tempDataBuffer):
-            do_write()  # a failure stays in the transport, which the reactor reports on its next write
-
-
-def _pformat_if_logged(obj: Any, *args: Any, **kwargs: Any) -> str:
-    """autobahn pretty-prints its whole configuration for a debug line at every websocket
-    connection, logged or not: a fifth of a handshake's CPU. Format only when debug is on."""
-    if txaio.get_global_log_level() in ("debug", "trace"):
-        return pprint.pformat(obj, *args, **kwargs)
-    return "(autobahn debug logging is off)"
-
-
-_autobahn_protocol.pformat = _pformat_if_logged
+        write = getattr(self.factory, "write_frames", send_each_frame)
+        write(self, frames)
 
 
 class TrackingHTTPFactory(HTTPFactory):
@@ -214,24 +188,35 @@ class BokehDaphneServer(DaphneServer):
         self.http_factory: TrackingHTTPFactory | None = None
 
     def run(self) -> None:
-        """Listen, then run the reactor until it stops (SIGINT/SIGTERM when ``signal_handlers``)."""
-        from twisted.internet import defer, reactor
+        """Listen, then run the reactor until it stops (SIGINT/SIGTERM when ``signal_handlers``).
 
-        self.listen()
-        if self.abort_start:
-            return
+        On a daphne that ``listen()`` was not proven on, daphne's own ``run()`` does it.
+        """
+        from twisted.internet import defer, reactor
 
         def shut_down() -> Any:
             return defer.Deferred.fromFuture(asyncio.ensure_future(self.close(wait=True, timeout=SHUTDOWN_TIMEOUT)))
 
         # SIGTERM/SIGINT stop the reactor; before it stops: stop listening, close every socket, run the hooks
         reactor.addSystemEventTrigger("before", "shutdown", shut_down)
+        if not proven("daphne listen"):
+            super().run()
+            return
+        self.listen()
+        if self.abort_start:
+            return
         reactor.run(installSignalHandlers=self.signal_handlers)
 
     def listen(self) -> None:
-        """Everything daphne's ``run()`` does except running the reactor: factories, ports, the ready call."""
+        """Everything daphne's ``run()`` does except running the reactor: factories, ports, the ready call.
+
+        Serving from a loop someone else runs has no daphne equivalent; on a daphne this was not
+        proven on it still runs, after the one log line that says so.
+        """
         from twisted.internet import reactor
         from twisted.internet.endpoints import serverFromString
+
+        proven("daphne listen")
 
         self.connections = {}
         self.http_factory = TrackingHTTPFactory(self)
@@ -257,17 +242,21 @@ class BokehDaphneServer(DaphneServer):
             self.listeners.append(listener)
         for sock in self._sockets:
             self.listen_success(reactor.adoptStreamPort(sock.fileno(), sock.family, self.http_factory))
-        asyncio.set_event_loop(reactor._asyncioEventloop)
-        if self.verbosity >= 3:
-            reactor._asyncioEventloop.set_debug(True)
+        loop = reactor_loop(reactor)
+        asyncio.set_event_loop(loop)
+        if self.verbosity >= 3 and loop is not None:
+            loop.set_debug(True)
         if not self.abort_start and self.ready_callable:
             self.ready_callable()
 
     def _ready(self) -> None:
         from twisted.internet import reactor
 
+        shortcuts = bool(conf.get("SPEED_SHORTCUTS"))
+        install_config_dump_shortcut(shortcuts)
         self.ws_factory.protocol = ReasonedWebSocketProtocol
-        reactor._asyncioEventloop.call_soon(self.web_application.start)
+        self.ws_factory.write_frames = frame_writer(shortcuts)
+        reactor_loop(reactor).call_soon(self.web_application.start)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         if scope.get("type") == "websocket":
@@ -305,7 +294,7 @@ class BokehDaphneServer(DaphneServer):
     def close_connections(self, *, abort: bool = False) -> None:
         """Close open websockets saying the server shuts down, or drop every connection at once with ``abort``."""
         if abort:
-            channels = list(self.http_factory.channels) if self.http_factory is not None else []
+            channels = list(getattr(self.http_factory, "channels", ()))  # daphne's own run() has a plain factory
             for channel in channels:
                 transport = getattr(channel, "transport", None)
                 if transport is not None and transport.connected:

@@ -1,19 +1,17 @@
-"""The process a ``Server`` runs in: its Django settings, listening socket, reactor and children."""
+"""The process a ``Server`` runs in: its Django settings, listening socket and children."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import secrets
 import signal
 import socket
-import sys
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("bind_socket", "ensure_django", "minimal_django_settings", "reactor_on", "supervise")
+__all__ = ("bind_socket", "ensure_django", "minimal_django_settings", "supervise")
 
 LISTEN_BACKLOG = 128
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -77,33 +75,6 @@ def bind_socket(address: str | None, port: int) -> socket.socket:
         sock.close()
         raise OSError(exc.errno, f"Cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
-
-
-def reactor_on(loop: asyncio.AbstractEventLoop) -> Any:
-    """Twisted's reactor, driven by ``loop``: installed, or re-installed if bound to a loop that is not running."""
-    from twisted.internet import asyncioreactor
-
-    installed = sys.modules.get("twisted.internet.reactor")
-    if installed is not None:
-        current = getattr(installed, "_asyncioEventloop", None)
-        if current is loop:
-            return installed
-        if (current.is_running() if current is not None else installed.running):
-            raise RuntimeError(
-                "Twisted's reactor is already driven by another running event loop; "
-                "a process serves from one loop (start the Server in that loop)"
-            )
-        del sys.modules["twisted.internet.reactor"]
-    asyncioreactor.install(loop)
-    from twisted.internet import reactor
-
-    daphne_server = sys.modules.get("daphne.server")
-    if daphne_server is not None:
-        daphne_server.reactor = reactor  # daphne's timers use the reactor it imported
-    txaio = sys.modules.get("txaio.tx")
-    if txaio is not None and installed is not None and txaio.config.loop is installed:
-        txaio.config.loop = None  # autobahn's timers: looked up again on next use
-    return reactor
 
 
 def supervise(children: dict[int, int], signal_mask: set[signal.Signals]) -> int:

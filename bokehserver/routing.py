@@ -43,7 +43,7 @@ def websocket_application(other_websockets: ASGIApp | None = None) -> ASGIApp:
     in Channels' ``AuthMiddlewareStack`` has its ``scope["user"]`` used instead.
     """
     from . import registry
-    from ._compat.daphne import adopt_daphne_websocket
+    from ._compat.daphne_sockets import adopt_daphne_websocket
     from .consumers import SessionConsumer
     from .handshakes import limit_handshakes
 

@@ -6,7 +6,7 @@ Why it is built the way it is:
   bound to a new loop of its own. To serve inside a loop that already runs (``start()`` from a
   coroutine) the Server binds the reactor to that loop before daphne is imported, and re-binds a
   reactor whose loop is not running (daphne imported by ``INSTALLED_APPS``, a loop inherited over
-  ``fork``), so that one loop drives everything in the process.
+  ``fork``; on proven versions only, ``_compat.reactor``), so one loop drives the whole process.
 - daphne's ``run()`` ends in ``reactor.run()``, which blocks and owns signals. The Server does the
   same steps without it (``BokehDaphneServer.listen``) and ``startRunning(installSignalHandlers=False)``,
   so whoever runs the loop drives the reactor; ``run_until_shutdown()`` is that someone for scripts.
@@ -36,7 +36,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from . import registry
-from .process import SHUTDOWN_SIGNALS, bind_socket, ensure_django, reactor_on, supervise
+from ._compat.reactor import installed_reactor_loop, reactor_on
+from .process import SHUTDOWN_SIGNALS, bind_socket, ensure_django, supervise
 from .origins import create_hosts_allowlist
 from .routing import site_asgi_application
 from .server_options import (
@@ -197,8 +198,7 @@ class Server:
         if self._loop is None:
             loop = _running_loop()
             if loop is None and not self._forked:
-                installed = sys.modules.get("twisted.internet.reactor")
-                loop = getattr(installed, "_asyncioEventloop", None)
+                loop = installed_reactor_loop()
                 if loop is not None and (loop.is_closed() or loop.is_running()):
                     loop = None
             self._loop = loop or asyncio.new_event_loop()

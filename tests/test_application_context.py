@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from pathlib import Path
 
 import pytest
 from bokeh.application import Application
 from bokeh.application.handlers import DirectoryHandler, FunctionHandler
 from bokeh.application.handlers.lifecycle import LifecycleHandler
+from bokeh.document import Document
+from bokeh.io import curdoc
 from bokeh.models import Div
+from packaging.version import Version
 
-from bokehserver.application_context import ApplicationContext, ApplicationError
+from bokehserver import _compat
+from bokehserver._compat import versions
+from bokehserver.application_context import ApplicationContext, ApplicationError, BokehSessionContext
 
 from waiting import eventually
 
@@ -91,6 +97,38 @@ async def test_async_session_hooks_are_awaited_and_destroy_runs_after_callbacks_
     assert order == ["created", "modify_doc", "destroyed:0:True"]
     assert ctx.sessions == []
     await ctx.worker.stop(timeout=1.0)
+
+
+async def test_the_session_context_is_the_documents_and_knows_it():
+    seen = []
+
+    def modify_doc(doc):
+        seen.append((curdoc() is doc, doc.session_context.document is doc, doc.session_context.id))
+        doc.add_root(Div())
+
+    ctx = ApplicationContext(Application(FunctionHandler(modify_doc)), url="/c")
+    session = await ctx.create_session_if_needed("c1")
+    assert seen == [(True, True, "c1")]
+    assert ctx.get_session_context("c1").document is session.document
+    await _stop(ctx)
+
+
+def test_a_bokeh_that_adds_abstract_members_still_gets_session_contexts(monkeypatch):
+    real = versions.installed
+    monkeypatch.setattr(versions, "installed", lambda dist: Version("3.99.0") if dist == "bokeh" else real(dist))
+
+    class NewerSessionContext(BokehSessionContext):  # as if bokeh had added these to SessionContext
+        @property
+        @abstractmethod
+        def browser_tab(self) -> str: ...
+
+        @abstractmethod
+        def reload(self) -> None: ...
+
+    _compat.complete_session_context(NewerSessionContext)
+    doc = Document()
+    context = NewerSessionContext("s1", None, doc)
+    assert context.document is doc and context.browser_tab is None and context.reload() is None
 
 
 async def test_unused_sessions_expire_after_their_lifetime_only():

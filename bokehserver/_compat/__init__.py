@@ -1,30 +1,31 @@
-"""Every touch of a bokeh private name lives in this package, so a bokeh upgrade is one place to read.
+"""Every touch of a private name of bokeh, daphne, autobahn or Twisted lives in this package.
 
-Sessions, curdoc and lifecycle hooks are here; the model shortcuts are in ``fast_models``; what an
-application tells plain daphne about its sockets (limits, close reasons) is in ``daphne``.
+Each replacement of a dependency's internals checks the versions it was proven on
+(``versions.PROVEN``) and keeps the dependency's own behaviour elsewhere. Sessions' documents,
+session contexts and lifecycle hooks are here; ``curdoc`` binds ``curdoc()``, ``fast_models``
+builds models faster, ``daphne`` and ``reactor`` hold what the daphne server changes, and what an
+application tells plain daphne about its sockets (limits, close reasons).
 """
 from __future__ import annotations
 
 import logging
 import sys
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from bokeh.application.handlers.lifecycle import LifecycleHandler
 from bokeh.document import Document
-import bokeh.io.doc as _io_doc
-from bokeh.document.locking import UnlockedDocumentProxy
 
+from .curdoc import bind_curdoc, install_curdoc_binding, unlocked_proxy
 from .fast_models import bokehs_own_models, install_fast_models
+from .versions import proven
 
 logger = logging.getLogger(__name__)
 
 __all__ = (
     "SessionDestroyedHandler",
     "bind_curdoc",
+    "complete_session_context",
     "bokehs_own_models",
     "install_curdoc_binding",
     "install_fast_models",
@@ -33,55 +34,6 @@ __all__ = (
     "hook_function",
     "set_session_context",
 )
-
-
-class _CurdocStack:
-    """bokeh's stack of patched ``curdoc()`` documents, kept per asyncio task and per thread.
-
-    bokeh keeps one process-global list, so sessions whose callbacks interleave on the loop or
-    run in threads would see each other's documents, and an exception leaves an entry behind.
-    """
-
-    def __init__(self) -> None:
-        self.var: ContextVar[tuple[Any, ...]] = ContextVar("bokehserver_curdoc", default=())
-
-    def append(self, ref: Any) -> None:
-        self.var.set(self.var.get() + (ref,))
-
-    def pop(self) -> Any:
-        stack = self.var.get()
-        self.var.set(stack[:-1])
-        return stack[-1]
-
-    def __len__(self) -> int:
-        return len(self.var.get())
-
-    def __getitem__(self, index: int) -> Any:
-        return self.var.get()[index]
-
-
-def install_curdoc_binding() -> None:
-    """Make bokeh's ``curdoc()`` patching task- and thread-local and exception-safe (idempotent)."""
-    if not isinstance(_io_doc._PATCHED_CURDOCS, _CurdocStack):
-        _io_doc._PATCHED_CURDOCS = _CurdocStack()
-        _io_doc.patch_curdoc = bind_curdoc
-
-
-@contextmanager
-def bind_curdoc(doc: Any) -> Iterator[None]:
-    """Make ``curdoc()`` return ``doc`` in this task or thread until the block ends."""
-    install_curdoc_binding()
-    stack: _CurdocStack = _io_doc._PATCHED_CURDOCS
-    token = stack.var.set(stack.var.get() + (weakref.ref(doc),))
-    try:
-        yield
-    finally:
-        stack.var.reset(token)
-
-
-def unlocked_proxy(doc: Document) -> Any:
-    """What ``curdoc()`` is inside a ``without_document_lock`` callback."""
-    return UnlockedDocumentProxy(doc)
 
 
 def set_session_context(doc: Document, context: Any) -> None:
@@ -96,6 +48,9 @@ def destroy_document(doc: Document, receiver: Any) -> None:
     which stall the event loop for seconds when many sessions expire together; the cycles are
     left to the regular collector.
     """
+    if not proven("document release"):
+        doc.destroy(receiver)
+        return
     doc.remove_on_change(receiver)
     doc._roots = []
     doc._theme = None
@@ -135,6 +90,8 @@ def hook_function(handler: Any, name: str) -> Any:
     function on the spot; the server wants the function itself, to run sync hooks off the loop
     and to await async ones (bokeh 3.9 returns those unawaited).
     """
+    if not proven("lifecycle hooks"):
+        return getattr(handler, name)
     inner = getattr(handler, "_lifecycle_handler", None)  # DirectoryHandler delegates
     if inner is not None:
         handler = inner
@@ -149,3 +106,19 @@ class SessionDestroyedHandler(LifecycleHandler):
     def __init__(self) -> None:
         super().__init__()
         self._on_session_destroyed = _run_session_destroyed_callbacks
+
+
+def complete_session_context(cls: type) -> type:
+    """Make ``cls`` instantiable where a bokeh it was not proven on declares abstract members it lacks.
+
+    Each missing member answers what bokeh's abstract one does (None); returns ``cls``.
+    """
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if not missing or proven("session context"):
+        return cls
+    logger.warning("bokehserver's %s answers None for bokeh's new abstract members %s", cls.__name__, missing)
+    for name in missing:
+        member = getattr(cls, name)
+        setattr(cls, name, property(lambda self: None) if isinstance(member, property) else (lambda self, *a, **k: None))
+    cls.__abstractmethods__ = frozenset()
+    return cls

@@ -1,88 +1,75 @@
-"""daphne's websocket connection, reached from the ASGI application: message limits and close reasons.
+"""What the daphne server changes in autobahn's websocket protocol and Twisted's transport.
 
-Plain ``daphne`` and daphne's ``runserver`` accept 1 MiB messages (``--websocket-max-message-size``)
-and drop the reason of an application's ``websocket.close``. daphne hands an application its
-``send`` as ``functools.partial(Server.handle_reply, protocol)``, the autobahn protocol of the
-socket; through it the application raises that socket's limits to its own and closes with a
-reason, as runbokeh's daphne does. Proven on daphne 4.1 to 4.2 with autobahn 23 to 26; with other
-versions, or another server, ``send`` is used as it is (the server's own behaviour).
+Two speed shortcuts, each on the versions it was proven on: a Bokeh message's frames written in
+one write and handed to the socket at once, and autobahn's configuration dump formatted only when
+its debug lines are logged. Elsewhere autobahn sends each frame and formats its dump as it does.
 """
 from __future__ import annotations
 
-import functools
-import logging
-from importlib.metadata import PackageNotFoundError, version
+import pprint
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..types import Message, Send
+import autobahn.websocket.protocol as _autobahn_protocol
+import txaio
 
-logger = logging.getLogger(__name__)
+from ..frames import websocket_bytes
+from .versions import proven
 
-__all__ = ("adopt_daphne_websocket", "daphne_protocol")
+__all__ = ("FrameWriter", "frame_writer", "install_config_dump_shortcut", "pformat_if_logged")
 
-PROVEN = {"daphne": ((4, 1), (4, 3)), "autobahn": ((23, 0), (27, 0))}
-LIMIT_ATTRIBUTES = ("maxMessagePayloadSize", "maxFramePayloadSize")
-
-
-def _release(distribution: str) -> tuple[int, ...] | None:
-    try:
-        text = version(distribution)
-    except PackageNotFoundError:
-        return None
-    parts = []
-    for piece in text.split(".")[:2]:
-        digits = "".join(c for c in piece if c.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
+FrameWriter = Callable[[Any, Sequence["str | bytes"]], None]
+_upstream_pformat = _autobahn_protocol.pformat
 
 
-@functools.lru_cache(maxsize=None)
-def proven() -> bool:
-    """Whether the installed daphne and autobahn are versions this module was proven on."""
-    for distribution, (lowest, below) in PROVEN.items():
-        release = _release(distribution)
-        if release is None or not lowest <= release < below:
-            return False
-    return True
+def send_each_frame(protocol: Any, frames: Sequence[str | bytes]) -> None:
+    """autobahn's way: one ``sendMessage`` per frame, each framed and written by autobahn."""
+    for frame in frames:
+        if isinstance(frame, str):
+            protocol.sendMessage(frame.encode("utf-8"), False)
+        else:
+            protocol.sendMessage(frame, True)
 
 
-def daphne_protocol(send: Any) -> Any | None:
-    """The daphne websocket protocol behind ``send``, or None (another server, or unproven versions)."""
-    if not isinstance(send, functools.partial) or not send.args or not proven():
-        return None
-    from daphne.server import Server
-    from daphne.ws_protocol import WebSocketProtocol
+def write_whole_message(protocol: Any, frames: Sequence[str | bytes]) -> None:
+    """Send every frame of one message in one write, then hand them to the socket now.
 
-    protocol = send.args[0]
-    if isinstance(getattr(send.func, "__self__", None), Server) and isinstance(protocol, WebSocketProtocol):
-        return protocol
-    return None
-
-
-def adopt_daphne_websocket(send: Send, max_message_size: int) -> Send:
-    """Raise daphne's limits for this socket to ``max_message_size``; return a ``send`` that closes with reasons.
-
-    Returns ``send`` itself when it is not daphne's, or when the server already sends reasons.
+    Twisted's transport keeps each write until the loop's next turn; a callback that updates
+    many sessions would hold all their messages back until it ends (bokeh serve's Tornado
+    writes at once). One message's frames still go out in one send.
     """
-    protocol = daphne_protocol(send)
-    if protocol is None:
-        return send
-    for attribute in LIMIT_ATTRIBUTES:
-        current = getattr(protocol, attribute, 0)
-        if 0 < current < max_message_size:
-            setattr(protocol, attribute, max_message_size)
-    from daphne.ws_protocol import WebSocketProtocol
+    if protocol.send_state == protocol.SEND_STATE_GROUND and protocol._perMessageCompress is None and not protocol.send_queue:
+        protocol.transport.write(websocket_bytes(frames))
+    else:  # autobahn is mid-message, compressing or queueing: let it frame them
+        send_each_frame(protocol, frames)
+    transport = protocol.transport
+    if getattr(transport, "TLS", False) or getattr(transport, "disconnecting", True) or transport.disconnected:
+        return  # leave closing and TLS connections to the reactor
+    do_write = getattr(transport, "doWrite", None)
+    if do_write is not None and (transport.dataBuffer or transport._tempDataBuffer):
+        do_write()  # a failure stays in the transport, which the reactor reports on its next write
 
-    if type(protocol).handle_reply is not WebSocketProtocol.handle_reply:
-        return send  # a daphne that handles close reasons itself (runbokeh's)
-    server = send.func.__self__
 
-    async def send_with_reasons(message: Message) -> None:
-        if message.get("type") == "websocket.close" and message.get("reason") and protocol.state == protocol.STATE_OPEN:
-            details = server.connections.get(protocol)
-            if details is not None and not details.get("disconnected"):
-                protocol.sendClose(code=message.get("code") or 1000, reason=message["reason"])
-            return
-        await send(message)
+def frame_writer(shortcuts: bool) -> FrameWriter:
+    """How a websocket protocol writes one Bokeh message: at once where proven and ``shortcuts``, else autobahn's way."""
+    if shortcuts and proven("frame writes"):
+        return write_whole_message
+    return send_each_frame
 
-    return send_with_reasons
+
+def pformat_if_logged(obj: Any, *args: Any, **kwargs: Any) -> str:
+    """autobahn pretty-prints its whole configuration for a debug line at every websocket
+    connection, logged or not: a fifth of a handshake's CPU. Format only when debug is on."""
+    if txaio.get_global_log_level() in ("debug", "trace"):
+        return pprint.pformat(obj, *args, **kwargs)
+    return "(autobahn debug logging is off)"
+
+
+def install_config_dump_shortcut(shortcuts: bool) -> bool:
+    """Format autobahn's handshake config dump only when logged (where proven and ``shortcuts``); else autobahn's own.
+
+    Returns whether the shortcut is in place.
+    """
+    use = shortcuts and proven("autobahn config dump")
+    _autobahn_protocol.pformat = pformat_if_logged if use else _upstream_pformat
+    return use

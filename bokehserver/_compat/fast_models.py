@@ -22,6 +22,8 @@ from bokeh.core.property.instance import InstanceDefault
 from bokeh.core.property.singletons import Intrinsic, Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
 
+from .versions import proven
+
 __all__ = ("bokehs_own_models", "install_fast_models")
 
 _bokeh_init = HasProps.__init__
@@ -158,9 +160,11 @@ def _overridden_defaults(cls: type[HasProps]) -> Mapping[str, Any]:
     """bokeh's merge of the default overrides along the class's MRO, made once per class.
 
     bokeh merges them again at every read of a default (a quarter of building a document is
-    reading defaults). Read-only, as bokeh's one caller uses it.
+    reading defaults). Read-only, as bokeh's one caller uses it. Until the class's facts exist it
+    is bokeh's own answer: working them out asks bokeh, which (3.10 on) asks this.
     """
-    return _facts(cls).overrides
+    facts = cls.__dict__.get(_FACTS)
+    return _bokeh_overridden_defaults(cls) if facts is None else facts.overrides
 
 
 def _has_unstable_default(self: PropertyDescriptor, obj: HasProps) -> bool:
@@ -204,7 +208,13 @@ def bokehs_own_models() -> Iterator[None]:
             setattr(owner, name, current)
 
 
-def install_fast_models() -> None:
-    """Build and serialize models with the shortcuts above: same results (idempotent)."""
+def install_fast_models() -> bool:
+    """Build and serialize models with the shortcuts above, on the bokeh versions they were proven on.
+
+    Same results as bokeh's own (idempotent). Returns whether they are installed.
+    """
+    if not proven("model shortcuts"):
+        return False
     for owner, name, _, shortcut in _SHORTCUTS:
         setattr(owner, name, shortcut)
+    return True

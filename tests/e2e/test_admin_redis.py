@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from contextlib import closing
 
 import pytest
 from bokeh.util.token import get_session_id
@@ -84,7 +85,7 @@ def expire_from_the_other_admin(owner, other, e2e_database) -> str:
         session_id = get_session_id(token)
 
         def live_record():
-            with sqlite3.connect(e2e_database, timeout=30) as db:
+            with closing(sqlite3.connect(e2e_database, timeout=30)) as db:
                 return db.execute(
                     "SELECT id, pid FROM bokehserver_bokehsession WHERE session_id = ? "
                     "AND destroyed_at IS NULL AND connections = 1", (session_id,)).fetchone()
@@ -104,7 +105,7 @@ def expire_from_the_other_admin(owner, other, e2e_database) -> str:
         assert closed.value.rcvd.reason == "session ended: ended by an administrator"
 
     def destroyed():
-        with sqlite3.connect(e2e_database, timeout=30) as db:
+        with closing(sqlite3.connect(e2e_database, timeout=30)) as db:
             return db.execute("SELECT destroyed_at FROM bokehserver_bokehsession WHERE id = ?", (record_id,)).fetchone()[0]
 
     wait_until(destroyed)

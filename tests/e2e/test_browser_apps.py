@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -62,7 +63,7 @@ def test_adding_a_measurement_shows_it_in_the_plot_and_stores_it(server, chromiu
     values = page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('source').data.value)")
     labels = page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('source').data.label)")
     assert values[-1] == 42.5 and labels[-1] == "from-chromium"
-    with sqlite3.connect(e2e_database) as db:
+    with closing(sqlite3.connect(e2e_database)) as db:
         rows = db.execute("SELECT label, value FROM measurements_measurement WHERE label = 'from-chromium'").fetchall()
     assert rows == [("from-chromium", 42.5)]
     assert page.evaluate(MODEL_JS, ["count", "text"]) == f"{before + 1} measurements"

@@ -4,8 +4,10 @@ from __future__ import annotations
 import functools
 
 import pytest
+from packaging.version import Version
 
-from bokehserver._compat import daphne as compat
+from bokehserver._compat import daphne_sockets as compat
+from bokehserver._compat import versions
 
 
 @pytest.fixture
@@ -47,12 +49,10 @@ def test_other_servers_and_unproven_versions_get_send_unchanged(daphne_send, mon
 
     assert compat.adopt_daphne_websocket(uvicorn_like_send, 10) is uvicorn_like_send
     send, protocol, _ = daphne_send
-    monkeypatch.setitem(compat.PROVEN, "daphne", ((1, 0), (2, 0)))
-    compat.proven.cache_clear()
-    try:
-        assert compat.adopt_daphne_websocket(send, 20 * 1024 * 1024) is send
-        assert protocol.maxMessagePayloadSize == 1024 * 1024
-    finally:
-        monkeypatch.undo()
-        compat.proven.cache_clear()
-    assert compat.proven()
+    real = versions.installed
+    monkeypatch.setattr(versions, "_reported", set())
+    monkeypatch.setattr(versions, "installed", lambda dist: Version("1.0") if dist == "daphne" else real(dist))
+    assert compat.adopt_daphne_websocket(send, 20 * 1024 * 1024) is send
+    assert protocol.maxMessagePayloadSize == 1024 * 1024
+    monkeypatch.undo()
+    assert versions.proven("plain daphne sockets")

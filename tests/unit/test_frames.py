@@ -4,6 +4,8 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+from bokeh.core.serialization import Buffer
+from bokeh.core.types import ID
 from bokeh.document import Document
 from bokeh.models import ColumnDataSource
 from bokeh.protocol import Protocol
@@ -45,7 +47,11 @@ def test_every_length_boundary_and_empty_frames():
 def test_a_message_with_buffers_reads_back_frame_for_frame():
     doc = Document()
     doc.add_root(ColumnDataSource(data={"x": np.arange(1000.0), "y": np.zeros(1000, dtype=np.int32)}))
-    doc.add_root(ColumnDataSource(data={"empty": np.array([])}))
-    frames = message_frames(Protocol().create("PULL-DOC-REPLY", "1", doc))
-    assert len(frames) == 9 and frames[-1] == b""  # header, metadata, content, (ref, bytes) per column
+    message = Protocol().create("PULL-DOC-REPLY", "1", doc)
+    inline = len(message.buffers)  # bokeh 3.9 on sends the columns as buffers; before, inline
+    message.add_buffer(Buffer(ID("extra"), np.arange(10, dtype=np.uint8).tobytes()))
+    message.add_buffer(Buffer(ID("empty"), b""))
+    frames = message_frames(message)
+    assert len(frames) == 3 + 2 * (inline + 2)  # header, metadata, content, (ref, bytes) per buffer
+    assert frames[-2:] == ('{"id": "empty"}', b"") and frames[-3] == bytes(range(10))
     assert read_frames(websocket_bytes(frames)) == list(frames)

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import twisted
+from .versions import proven
 
 __all__ = ("unsent_bytes",)
 
 # FileDescriptor keeps unsent data in dataBuffer[offset:] plus _tempDataBuffer (_tempDataLen bytes)
-_PROVEN = twisted.version.major == 26
 
 
 def unsent_bytes(transport: Any) -> int | None:
     """Bytes written to ``transport`` and not yet taken by the kernel, or None where unknown."""
-    if not _PROVEN:
+    if not proven("twisted write buffer"):
         return None
     try:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen

@@ -51,6 +51,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "the limits and close of a socket of plain daphne or daphne's runserver, reached from the application",
         {"daphne": ">=4.2.2,<4.3", "autobahn": ">=24.4.2,<26.12"},
     ),
+    "twisted write buffer": (
+        "the bytes a Twisted transport still holds for its peer, read for the send queue limit",
+        {"twisted": ">=24.3,<26.11"},
+    ),
     "daphne listen": (
         "daphne's Server.run() without reactor.run(), so that a running loop drives the reactor",
         {"daphne": ">=4.2.2,<4.3"},

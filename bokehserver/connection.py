@@ -74,9 +74,12 @@ class ServerConnection:
         return self._protocol.create("OK", message.header["msgid"])
 
     def error(self, message: Message[Any], text: str) -> Message[Any]:
-        """An ERROR reply without the server's traceback (bokeh adds the one being handled)."""
+        """An ERROR reply without the server's traceback (bokeh adds the one being handled).
+
+        The key stays, empty: bokeh.client formats every ERROR it receives with it.
+        """
         reply = self._protocol.create("ERROR", message.header["msgid"], text)
-        reply.content.pop("traceback", None)
+        reply.content["traceback"] = None
         return reply
 
     async def send_message(self, message: Message[Any]) -> None:

@@ -100,6 +100,8 @@ def refused(port):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:  # caught by the listener as it closed: not refused yet
+        return False
     return False
 
 

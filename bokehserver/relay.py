@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
-from . import conf
+from . import broadcasts, conf
 from .layers import shared_layer
 from .relay_owner import CLOSE, FRAMES, MESSAGE_TOO_BIG, OwnerProxy
 
@@ -159,6 +159,11 @@ class Relay:
             await proxy.stop()
         for relayed in list(self._sockets.values()):
             await relayed.close()
+        if self._channel is not None:
+            try:
+                await self._layer.group_discard(broadcasts.BROADCAST_GROUP, self._channel)
+            except Exception:
+                logger.debug("Could not leave the broadcast group", exc_info=True)
 
     def forget(self, conn: str) -> None:
         self._sockets.pop(conn, None)
@@ -215,9 +220,17 @@ class Relay:
         logger.info("%s session %s is not at its owner any more: building a fresh session here", context.url, session_id)
         return None
 
+    async def _join_broadcasts(self) -> None:
+        """(Re)join the broadcast group: channels-redis forgets a membership after a day."""
+        try:
+            await self._layer.group_add(broadcasts.BROADCAST_GROUP, self._channel)
+        except Exception as exc:
+            logger.warning("Could not join the broadcast group (%r); retrying with the next ping", exc)
+
     async def _listen(self) -> None:
         channel = await self.channel()
         assert channel is not None
+        await self._join_broadcasts()
         while True:
             try:
                 message = await self._layer.receive(channel)
@@ -256,6 +269,8 @@ class Relay:
                 waiter.set_result(message)
         elif kind == OPEN:
             self._spawn(self._open(message))
+        elif kind == broadcasts.BROADCAST:
+            self._spawn(broadcasts.apply(self._web_app, message))
         elif kind == PING:
             self._spawn(self.send(str(message["reply_to"]), {"type": PONG, "owner": self._channel}))
         elif kind == PONG:
@@ -295,6 +310,7 @@ class Relay:
         period = conf.get("RELAY_PING_MILLISECONDS") / 1000.0
         while True:
             await asyncio.sleep(period)
+            await self._join_broadcasts()
             owners = {relayed.owner for relayed in self._sockets.values() if relayed.opened}
             for owner in list(self._pongs):
                 if owner not in owners:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from bokeh.util.token import get_session_id
 
 from bokehws import BokehSocket, page_token
+from processes import REPO_ROOT
 from waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -147,3 +150,33 @@ def test_killed_worker_is_replaced_and_its_pages_get_fresh_sessions(bokeh_server
     server.send_signal(signal.SIGTERM)
     assert server.wait(timeout=60) == 0
     assert all(not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE for pid in replaced)
+
+
+BROADCAST_SCRIPT = (
+    "from bokehserver import broadcast_sync; "
+    "broadcast_sync('/relay_app', 'examples.broadcasts.set_text', 'echo', 'from a command')"
+)
+
+
+def test_a_broadcast_from_a_management_command_reaches_sessions_in_every_process(
+        bokeh_server_factory, redis_url, hook_file, e2e_database):
+    env = server_env(redis_url, hook_file)
+    first = bokeh_server_factory(str(RELAY_APP), env=env)
+    second = bokeh_server_factory(str(RELAY_APP), env=env)
+    here = BokehSocket(ws_url(first), page_token(first.app_url("relay_app")))
+    there = BokehSocket(ws_url(second), page_token(second.app_url("relay_app")))
+    relayed = BokehSocket(ws_url(second), page_token(first.app_url("relay_app")))
+    try:
+        sockets = [(socket, socket.pull()["echo"]["id"]) for socket in (here, there, relayed)]
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", BROADCAST_SCRIPT], cwd=REPO_ROOT,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "BOKEHSERVER_DB": str(e2e_database),
+                 "BOKEHSERVER_REDIS_URL": redis_url},
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        for socket, echo_id in sockets:
+            socket.wait_for_change(echo_id, "text", lambda text: text == "from a command")
+    finally:
+        for socket in (here, there, relayed):
+            socket.close()
+    assert first.log_problems() == [] and second.log_problems() == []

@@ -21,6 +21,7 @@ from bokeh.util.token import get_token_payload
 
 from . import broadcasts, conf
 from .layers import shared_layer
+from .relay_wire import wire_for
 from .relay_owner import CLOSE, FRAMES, MESSAGE_TOO_BIG, OwnerProxy
 
 if TYPE_CHECKING:
@@ -111,7 +112,9 @@ class Relay:
     def __init__(self, web_app: BokehASGI) -> None:
         self._web_app = web_app
         self._layer: Any = None
+        self._wire: Any = None
         self._channel: str | None = None
+        self._broadcast_channel: str | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._sockets: dict[str, RelayedSocket] = {}
         self._proxies: dict[str, OwnerProxy] = {}
@@ -135,9 +138,8 @@ class Relay:
             if layer is None:
                 return None
             self._layer = layer
-            # the layer's default prefix: channels-redis serves all of a process's channels of one
-            # prefix from one Redis key and one blocking read; another prefix would take turns with it
-            self._channel = await layer.new_channel()
+            self._wire = wire_for(layer)
+            self._channel = await self._wire.new_channel()
         return self._channel
 
     async def claim(self) -> dict[str, str]:
@@ -151,6 +153,7 @@ class Relay:
             return
         worker = self._web_app.worker
         worker.spawn(self._listen(), name="relay-listener")
+        worker.spawn(self._listen_broadcasts(), name="broadcast-listener")
         worker.spawn(self._ping_owners(), name="relay-pings")
 
     async def stop(self) -> None:
@@ -159,9 +162,9 @@ class Relay:
             await proxy.stop()
         for relayed in list(self._sockets.values()):
             await relayed.close()
-        if self._channel is not None:
+        if self._broadcast_channel is not None:
             try:
-                await self._layer.group_discard(broadcasts.BROADCAST_GROUP, self._channel)
+                await self._layer.group_discard(broadcasts.BROADCAST_GROUP, self._broadcast_channel)
             except Exception:
                 logger.debug("Could not leave the broadcast group", exc_info=True)
 
@@ -169,8 +172,8 @@ class Relay:
         self._sockets.pop(conn, None)
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        assert self._layer is not None
-        await self._layer.send(channel, message)
+        assert self._wire is not None
+        await self._wire.send(channel, message)
 
     def owner_of(self, token: str) -> str | None:
         """The relay channel of the process that built the token's session, if another one did."""
@@ -178,8 +181,7 @@ class Relay:
             owner = get_token_payload(token).get(OWNER_KEY)
         except Exception:
             return None
-        # a process's own channel (a layer's "specific" ones have a "!"), not any group or channel
-        if not isinstance(owner, str) or "!" not in owner or len(owner) > 100 or owner == self._channel:
+        if not isinstance(owner, str) or owner == self._channel or self._wire is None or not self._wire.owns(owner):
             return None
         return owner
 
@@ -191,8 +193,10 @@ class Relay:
         """
         if context.find_session(session_id) is not None:
             return None
+        if await self.channel() is None:
+            return None
         owner = self.owner_of(token)
-        if owner is None or await self.channel() is None:
+        if owner is None:
             return None
         conn = uuid.uuid4().hex
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -222,22 +226,33 @@ class Relay:
 
     async def _join_broadcasts(self) -> None:
         """(Re)join the broadcast group: channels-redis forgets a membership after a day."""
+        if self._broadcast_channel is None:
+            return
         try:
-            await self._layer.group_add(broadcasts.BROADCAST_GROUP, self._channel)
+            await self._layer.group_add(broadcasts.BROADCAST_GROUP, self._broadcast_channel)
         except Exception as exc:
             logger.warning("Could not join the broadcast group (%r); retrying with the next ping", exc)
+
+    async def _listen_broadcasts(self) -> None:
+        """Run the broadcasts sent to every process (a group of the channel layer) on this one's sessions."""
+        await self.channel()
+        self._broadcast_channel = await self._layer.new_channel()
+        await self._join_broadcasts()
+        await self._receive_forever(self._layer, self._broadcast_channel)
 
     async def _listen(self) -> None:
         channel = await self.channel()
         assert channel is not None
-        await self._join_broadcasts()
+        await self._receive_forever(self._wire, channel)
+
+    async def _receive_forever(self, source: Any, channel: str) -> None:
         while True:
             try:
-                message = await self._layer.receive(channel)
+                message = await source.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("Relay lost the channel layer (%s: %s); retrying in %.1f s",
+                logger.warning("Relay lost Redis or the channel layer (%s: %s); retrying in %.1f s",
                                type(exc).__name__, exc, RETRY_SECONDS)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
@@ -299,7 +314,7 @@ class Relay:
             else:
                 await self.send(reply_to, {"type": OPENED, "conn": conn})
                 # subscribed and greeted with no wait in between: no patch can reach the client before its ACK
-                proxy = OwnerProxy(self._layer, conn, reply_to, context, session, self._proxies.pop)
+                proxy = OwnerProxy(self._wire, conn, reply_to, context, session, self._proxies.pop)
                 self._proxies[conn] = proxy
                 await proxy.start()
                 return

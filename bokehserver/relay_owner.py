@@ -48,9 +48,9 @@ class OwnerProxy:
 
     _handler = ProtocolHandler()
 
-    def __init__(self, layer: Any, conn: str, reply_to: str, context: ApplicationContext, session: ServerSession,
+    def __init__(self, wire: Any, conn: str, reply_to: str, context: ApplicationContext, session: ServerSession,
                  on_end: Any) -> None:
-        self._layer = layer
+        self._wire = wire
         self.conn = conn
         self.reply_to = reply_to
         self._on_end = on_end
@@ -122,7 +122,7 @@ class OwnerProxy:
             await self.close_socket(MESSAGE_TOO_BIG, "message larger than the relay limit (RELAY_MAX_MESSAGE_SIZE)")
             return
         try:
-            await self._layer.send(self.reply_to, {"type": FRAMES, "conn": self.conn, "frames": list(frames)})
+            await self._wire.send(self.reply_to, {"type": FRAMES, "conn": self.conn, "frames": list(frames)})
         except Exception:
             self._tell_closed_soon(INTERNAL_ERROR, "server could not relay a message")
             raise
@@ -134,7 +134,7 @@ class OwnerProxy:
         self._closed = True
         self._queue.put_nowait(None)
         try:
-            await self._layer.send(self.reply_to, {"type": CLOSE, "conn": self.conn, "code": int(code), "reason": reason})
+            await self._wire.send(self.reply_to, {"type": CLOSE, "conn": self.conn, "code": int(code), "reason": reason})
         except Exception as exc:
             logger.warning("Could not close relayed connection %s: %r", self.conn, exc)
 

@@ -16,6 +16,7 @@ from . import app_code, conf, control, logins
 from .access import AccessRules, signing
 from .application_context import ApplicationContext
 from .heap import freeze_startup_objects
+from .layers import shared_layer
 from .origins import check_whitelist, create_hosts_allowlist, refusal_reason, site_trusts_origin
 from .records import SessionRecords
 from .registry import AppSpec, normalize_routes
@@ -322,6 +323,7 @@ class BokehASGI:
         self._worker.start()
         if self.records is not None:
             self._worker.spawn(self.records.close_orphans(), name="session-records-orphans")
+        if self.records is not None or shared_layer() is not None:  # admin actions; broadcasts
             self._worker.spawn(control.listen(self), name="control-listener")
         self.relay.start()
         for context in self._contexts.values():

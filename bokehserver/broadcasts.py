@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("BROADCAST_GROUP", "broadcast", "broadcast_sync", "updates_sessions")
+__all__ = ("BROADCAST", "apply", "broadcast", "broadcast_sync", "updates_sessions")
 
-BROADCAST_GROUP = "bokehserver.broadcast"
+# sent to every server process's control listener (control.CONTROL_GROUP)
 BROADCAST = "bokehserver.broadcast"
 _MARK = "bokehserver_updates_sessions"
 
@@ -63,7 +63,9 @@ async def broadcast(app_path: str, func_path: str, *args: Any) -> None:
     message = {"type": BROADCAST, "app_path": app_path, "func": func_path, "args": list(args)}
     layer = shared_layer()
     if layer is not None:
-        await layer.group_send(BROADCAST_GROUP, message)
+        from .control import CONTROL_GROUP
+
+        await layer.group_send(CONTROL_GROUP, message)
         return
     from .registry import installed_web_application
 

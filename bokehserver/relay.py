@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
-from . import broadcasts, conf
+from . import conf
 from .layers import shared_layer
 from .relay_wire import wire_for
 from .relay_owner import CLOSE, FRAMES, MESSAGE_TOO_BIG, OwnerProxy
@@ -114,7 +114,6 @@ class Relay:
         self._layer: Any = None
         self._wire: Any = None
         self._channel: str | None = None
-        self._broadcast_channel: str | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._sockets: dict[str, RelayedSocket] = {}
         self._proxies: dict[str, OwnerProxy] = {}
@@ -153,7 +152,6 @@ class Relay:
             return
         worker = self._web_app.worker
         worker.spawn(self._listen(), name="relay-listener")
-        worker.spawn(self._listen_broadcasts(), name="broadcast-listener")
         worker.spawn(self._ping_owners(), name="relay-pings")
 
     async def stop(self) -> None:
@@ -162,11 +160,6 @@ class Relay:
             await proxy.stop()
         for relayed in list(self._sockets.values()):
             await relayed.close()
-        if self._broadcast_channel is not None:
-            try:
-                await self._layer.group_discard(broadcasts.BROADCAST_GROUP, self._broadcast_channel)
-            except Exception:
-                logger.debug("Could not leave the broadcast group", exc_info=True)
 
     def forget(self, conn: str) -> None:
         self._sockets.pop(conn, None)
@@ -224,31 +217,12 @@ class Relay:
         logger.info("%s session %s is not at its owner any more: building a fresh session here", context.url, session_id)
         return None
 
-    async def _join_broadcasts(self) -> None:
-        """(Re)join the broadcast group: channels-redis forgets a membership after a day."""
-        if self._broadcast_channel is None:
-            return
-        try:
-            await self._layer.group_add(broadcasts.BROADCAST_GROUP, self._broadcast_channel)
-        except Exception as exc:
-            logger.warning("Could not join the broadcast group (%r); retrying with the next ping", exc)
-
-    async def _listen_broadcasts(self) -> None:
-        """Run the broadcasts sent to every process (a group of the channel layer) on this one's sessions."""
-        await self.channel()
-        self._broadcast_channel = await self._layer.new_channel()
-        await self._join_broadcasts()
-        await self._receive_forever(self._layer, self._broadcast_channel)
-
     async def _listen(self) -> None:
         channel = await self.channel()
         assert channel is not None
-        await self._receive_forever(self._wire, channel)
-
-    async def _receive_forever(self, source: Any, channel: str) -> None:
         while True:
             try:
-                message = await source.receive(channel)
+                message = await self._wire.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -284,8 +258,6 @@ class Relay:
                 waiter.set_result(message)
         elif kind == OPEN:
             self._spawn(self._open(message))
-        elif kind == broadcasts.BROADCAST:
-            self._spawn(broadcasts.apply(self._web_app, message))
         elif kind == PING:
             self._spawn(self.send(str(message["reply_to"]), {"type": PONG, "owner": self._channel}))
         elif kind == PONG:
@@ -325,7 +297,6 @@ class Relay:
         period = conf.get("RELAY_PING_MILLISECONDS") / 1000.0
         while True:
             await asyncio.sleep(period)
-            await self._join_broadcasts()
             owners = {relayed.owner for relayed in self._sockets.values() if relayed.opened}
             for owner in list(self._pongs):
                 if owner not in owners:

@@ -96,7 +96,7 @@ async def hop_costs(redis_url: str, count: int = 300) -> dict[str, float]:
 
         async def echo() -> None:
             while True:
-                await wire.send(here, await wire.receive(there))
+                await wire.send_batch(here, await wire.receive(there))
 
         task = asyncio.create_task(echo())
         times = []

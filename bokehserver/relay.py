@@ -222,7 +222,7 @@ class Relay:
         assert channel is not None
         while True:
             try:
-                message = await self._wire.receive(channel)
+                messages = await self._wire.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -230,10 +230,11 @@ class Relay:
                                type(exc).__name__, exc, RETRY_SECONDS)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
-            try:
-                await self._dispatch(message)
-            except Exception:
-                logger.exception("Relay failed on a %s message", message.get("type"))
+            for message in messages:
+                try:
+                    await self._dispatch(message)
+                except Exception:
+                    logger.exception("Relay failed on a %s message", message.get("type"))
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind, conn = message.get("type"), str(message.get("conn", ""))

@@ -31,7 +31,9 @@ __all__ = ("OwnerProxy", "frames_size")
 
 FRAMES = "bokehserver.relay.frames"
 CLOSE = "bokehserver.relay.close"
-PROTOCOL_ERROR, INTERNAL_ERROR, MESSAGE_TOO_BIG = 4001, 4000, 4009
+PROTOCOL_ERROR, INTERNAL_ERROR, FELL_BEHIND, MESSAGE_TOO_BIG = 4001, 4000, 4008, 4009
+# messages waiting to be relayed to one socket past which it is closed (Redis too slow, or gone)
+OUTBOX_LIMIT = 10_000
 
 
 def frames_size(frames: Frames) -> int:
@@ -43,7 +45,9 @@ class OwnerProxy:
     """Stands for a websocket held by another process: the session's ``Socket`` for one connection.
 
     Messages from the client wait in a queue and are handled one after another, as a consumer
-    handles its socket's messages.
+    handles its socket's messages. Messages to the client wait in an outbox that one writer
+    empties: what the session writes back to back (a patch, then the OK) goes in one Redis
+    round trip.
     """
 
     _handler = ProtocolHandler()
@@ -58,6 +62,8 @@ class OwnerProxy:
         self._protocol = Protocol()
         self._receiver = Receiver(self._protocol)
         self._closed = False
+        self._outbox: list[dict[str, Any]] = []
+        self._writer: asyncio.Task[None] | None = None
         self.connection = ServerConnection(self._protocol, self, context, session)
         self._task: asyncio.Task[None] | None = None
 
@@ -112,7 +118,7 @@ class OwnerProxy:
             await self.connection.send_message(reply)
 
     async def send_frames(self, frames: Frames) -> None:
-        """Send one message's frames to the process holding the socket (the connection orders them)."""
+        """Queue one message's frames for the process holding the socket (the connection orders them)."""
         if self._closed:
             return
         limit = conf.get("RELAY_MAX_MESSAGE_SIZE")
@@ -121,25 +127,37 @@ class OwnerProxy:
                            self.conn, json.loads(frames[0]).get("msgtype"), frames_size(frames))
             await self.close_socket(MESSAGE_TOO_BIG, "message larger than the relay limit (RELAY_MAX_MESSAGE_SIZE)")
             return
-        try:
-            await self._wire.send(self.reply_to, {"type": FRAMES, "conn": self.conn, "frames": list(frames)})
-        except Exception:
-            self._tell_closed_soon(INTERNAL_ERROR, "server could not relay a message")
-            raise
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            logger.warning("Closing relayed connection %s: %d messages wait to be relayed", self.conn, len(self._outbox))
+            await self.close_socket(FELL_BEHIND, "the relay to this socket fell behind")
+            return
+        self._post({"type": FRAMES, "conn": self.conn, "frames": list(frames)})
 
     async def close_socket(self, code: int, reason: str) -> None:
-        """Close the client's websocket (in the process that holds it) and end this proxy."""
+        """Close the client's websocket (in the process that holds it), after what was sent, and end this proxy."""
         if self._closed:
             return
         self._closed = True
         self._queue.put_nowait(None)
-        try:
-            await self._wire.send(self.reply_to, {"type": CLOSE, "conn": self.conn, "code": int(code), "reason": reason})
-        except Exception as exc:
-            logger.warning("Could not close relayed connection %s: %r", self.conn, exc)
+        self._post({"type": CLOSE, "conn": self.conn, "code": int(code), "reason": reason})
 
-    def _tell_closed_soon(self, code: int, reason: str) -> None:
-        asyncio.get_running_loop().create_task(self.close_socket(code, reason))
+    def _post(self, message: dict[str, Any]) -> None:
+        self._outbox.append(message)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name=f"relay writer {self.conn}")
+
+    async def _write(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                await self._wire.send_batch(self.reply_to, batch)
+            except Exception as exc:
+                logger.warning("Closing relayed connection %s: could not relay %d messages (%r)", self.conn, len(batch), exc)
+                self._outbox.clear()
+                if not self._closed:
+                    self._closed = True
+                    self._queue.put_nowait(None)
+                return
 
     async def _leave(self) -> None:
         """Detach from the session (once) and run its connection-lost handlers, as a consumer does."""
@@ -156,5 +174,4 @@ class OwnerProxy:
     async def stop(self) -> None:
         """End the proxy from this side (the server stops): its client hears a close."""
         await self.close_socket(1000, "server shutting down")
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.gather(*(t for t in (self._task, self._writer) if t is not None), return_exceptions=True)

@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ("LayerWire", "RedisListWire", "WireFull", "wire_for")
 
+# several messages sent at once over a channel layer travel as one of these
+BATCH = "bokehserver.relay.batch"
+
 KEY_PREFIX = "bokehserver-relay:"
 # seconds a message waits for a receiver that stopped reading (a process gone) before Redis drops it
 EXPIRY_SECONDS = 60
@@ -44,8 +47,13 @@ class LayerWire:
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         await self._layer.send(channel, message)
 
-    async def receive(self, channel: str) -> dict[str, Any]:
-        return await self._layer.receive(channel)
+    async def send_batch(self, channel: str, messages: list[dict[str, Any]]) -> None:
+        await self._layer.send(channel, messages[0] if len(messages) == 1 else {"type": BATCH, "messages": messages})
+
+    async def receive(self, channel: str) -> list[dict[str, Any]]:
+        """The next messages sent to ``channel`` (a batch sent at once, or one)."""
+        message = await self._layer.receive(channel)
+        return list(message["messages"]) if message.get("type") == BATCH else [message]
 
 
 class RedisListWire:
@@ -78,14 +86,19 @@ class RedisListWire:
         return channel.startswith(KEY_PREFIX) and len(channel) == len(KEY_PREFIX) + 32
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
+        await self.send_batch(channel, [message])
+
+    async def send_batch(self, channel: str, messages: list[dict[str, Any]]) -> None:
+        """Send ``messages`` in order, as one list item: one round trip, one pop for the receiver."""
         async with self._client.pipeline(transaction=False) as pipe:
-            pipe.rpush(channel, self._pack(message, use_bin_type=True))
+            pipe.rpush(channel, self._pack(messages, use_bin_type=True))
             pipe.expire(channel, EXPIRY_SECONDS)
             length, _ = await pipe.execute()
         if length > CAPACITY:
             raise WireFull(f"{length} relayed messages wait for {channel}")
 
-    async def receive(self, channel: str) -> dict[str, Any]:
+    async def receive(self, channel: str) -> list[dict[str, Any]]:
+        """The next messages sent to ``channel`` (what one ``send_batch`` sent)."""
         while True:
             item = await self._client.blpop([channel], timeout=BLOCK_SECONDS)
             if item is not None:

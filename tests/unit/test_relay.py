@@ -27,6 +27,9 @@ class Wire(LayerWire):
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         self.sent.append((channel, message))
 
+    async def send_batch(self, channel: str, messages: list[dict[str, Any]]) -> None:
+        self.sent.extend((channel, message) for message in messages)
+
 
 def doc_with_div(doc):
     doc.add_root(Div(name="d", text="x"))

@@ -21,9 +21,11 @@ async def test_messages_arrive_in_order_with_text_and_bytes_kept_apart(wire):
     assert wire.owns(channel) and not wire.owns("specific.abc!def") and not wire.owns(relay_wire.KEY_PREFIX + "x")
     for number in range(20):
         await wire.send(channel, {"type": "t", "n": number, "frames": ['{"msgtype": "PATCH-DOC"}', b"\x00\x01"]})
-    received = [await wire.receive(channel) for _ in range(20)]
+    received = [message for _ in range(20) for message in await wire.receive(channel)]
     assert [m["n"] for m in received] == list(range(20))
     assert received[0]["frames"] == ['{"msgtype": "PATCH-DOC"}', b"\x00\x01"]
+    await wire.send_batch(channel, [{"type": "a"}, {"type": "b"}])
+    assert [m["type"] for m in await wire.receive(channel)] == ["a", "b"]
 
 
 async def test_a_receiver_that_stopped_reading_is_reported_full(wire, monkeypatch):

@@ -119,6 +119,9 @@ class Relay:
         self._proxies: dict[str, OwnerProxy] = {}
         self._pongs: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # sockets whose OPENED is on its way, and those of them that closed meanwhile
+        self._opening: set[str] = set()
+        self._cancelled: set[str] = set()
 
     @property
     def proxies(self) -> int:
@@ -246,6 +249,8 @@ class Relay:
             proxy = self._proxies.get(conn)
             if proxy is not None:
                 proxy.deliver(message["frames"] if kind == MESSAGE else None)
+            elif kind == CLOSED and conn in self._opening:
+                self._cancelled.add(conn)
         elif kind == CLOSE:
             relayed = self._sockets.pop(conn, None)
             if relayed is not None:
@@ -257,6 +262,9 @@ class Relay:
             waiter = self._waiting.get(conn)
             if waiter is not None and not waiter.done():
                 waiter.set_result(message)
+            elif kind == OPENED and isinstance(message.get("owner"), str):
+                # it came after the wait ended, and the socket got a session here: release the owner's proxy
+                self._spawn(self.send(message["owner"], {"type": CLOSED, "conn": conn}))
         elif kind == OPEN:
             self._spawn(self._open(message))
         elif kind == PING:
@@ -285,7 +293,16 @@ class Relay:
                 answer = {"type": REFUSED, "conn": conn, "code": LIMIT_REACHED,
                           "reason": f"session has {limit} connections (MAX_CONNECTIONS_PER_SESSION)"}
             else:
-                await self.send(reply_to, {"type": OPENED, "conn": conn})
+                self._opening.add(conn)
+                try:
+                    await self.send(reply_to, {"type": OPENED, "conn": conn, "owner": self._channel})
+                finally:
+                    self._opening.discard(conn)
+                if conn in self._cancelled or session.destroyed:
+                    self._cancelled.discard(conn)
+                    if session.destroyed:
+                        await self.send(reply_to, {"type": CLOSE, "conn": conn, "code": SESSION_EXPIRED, "reason": "session ended"})
+                    return
                 # subscribed and greeted with no wait in between: no patch can reach the client before its ACK
                 proxy = OwnerProxy(self._wire, conn, reply_to, context, session, self._proxies.pop)
                 self._proxies[conn] = proxy

@@ -120,3 +120,25 @@ async def test_an_owner_serves_the_socket_through_a_proxy_connection(relay):
     assert session.connection_count == 1 and relay.proxies == 1
     await relay._dispatch({"type": relay_module.CLOSED, "conn": "c9"})
     await eventually(lambda: session.connection_count == 0 and relay.proxies == 0)
+
+
+async def test_an_answer_that_comes_after_the_wait_releases_the_owners_proxy(relay):
+    await relay._dispatch({"type": relay_module.OPENED, "conn": "late", "owner": "specific.owner!x"})
+    await eventually(lambda: relay._wire.sent)
+    assert relay._wire.sent == [("specific.owner!x", {"type": relay_module.CLOSED, "conn": "late"})]
+
+
+async def test_a_socket_that_closed_while_its_owner_answered_gets_no_proxy(relay):
+    session = await relay._web_app.context_for("/app").create_session_if_needed("s4")
+    wire = relay._wire
+    original = wire.send
+
+    async def send_then_close(channel, message):
+        await original(channel, message)
+        if message["type"] == relay_module.OPENED:  # the holder's CLOSED arrives before the owner resumes
+            await relay._dispatch({"type": relay_module.CLOSED, "conn": message["conn"]})
+
+    wire.send = send_then_close
+    await open_request(relay, "s4")
+    assert [m["type"] for _, m in wire.sent] == [relay_module.OPENED]
+    assert session.connection_count == 0 and relay.proxies == 0

@@ -42,6 +42,7 @@ from .access import USER_KEY, owner_in, owner_of
 from .app_code import is_async_callable
 from .application_context import ApplicationContext, ApplicationError, LimitReached, SessionEnded
 from .asgi import BokehASGI
+from .extensions import serve_extension_file
 from .pages import render_app_page
 from .request_data import RequestProxy, token_payload
 from .resources import bokehjs_bundle
@@ -50,7 +51,7 @@ from .static import bokehjs_root, serve_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("autoload_js", "favicon", "metadata", "page", "static", "websocket_endpoint")
+__all__ = ("autoload_js", "extension_static", "favicon", "metadata", "page", "static", "websocket_endpoint")
 
 # what bokeh's server_document() generates, and any id a page author would write
 ELEMENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
@@ -332,6 +333,14 @@ async def static(request: HttpRequest, file_path: str, app_path: str | None = No
     app_static = context.application.static_path if context is not None else None
     root = app_static or bokehjs_root()
     return serve_file(request, root, file_path)
+
+
+async def extension_static(request: HttpRequest, name: str, file_path: str, app_path: str | None = None,
+                           **url_kwargs: Any) -> HttpResponse:
+    """A file of the Bokeh extension ``name`` (Panel's bundle, its styles...), at bokeh serve's URL."""
+    if _web_application().route_for(app_path) is None:
+        raise Http404("outside the Bokeh prefix")
+    return serve_extension_file(request, name, file_path)
 
 
 def websocket_endpoint(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> HttpResponse:

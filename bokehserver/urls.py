@@ -21,7 +21,8 @@ from .extensions import EXTENSION_NAME
 
 app_name = "bokehserver"
 
-__all__ = ("app_url_path", "app_urlpatterns", "per_app_patterns", "toplevel_patterns", "urlpatterns", "websocket_routes")
+__all__ = ("app_url_path", "app_urlpatterns", "extension_patterns", "per_app_patterns", "toplevel_patterns",
+           "urlpatterns", "websocket_routes")
 
 # Endpoints under each app's path, as (regex after the app path, endpoint name).
 per_app_patterns: list[tuple[str, str]] = [

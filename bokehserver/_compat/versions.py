@@ -45,7 +45,7 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "panel onload": (
         "Panel's scheduling of pn.state.onload callbacks, connected to a session's document as panel serve does",
-        {"panel": ">=1.7,<1.10", "bokeh": ">=3.7,<3.10"},
+        {"panel": ">=1.9,<1.10"},
     ),
     "frame writes": (
         "autobahn's per-frame sends, bypassed to write a whole Bokeh message at once",

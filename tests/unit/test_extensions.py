@@ -121,3 +121,13 @@ async def test_explicit_patterns_serve_extension_files_beside_a_root_app(tinyext
         assert (await client.get("/static/extensions/tinyext/../__init__.py")).status_code == 404
     finally:
         sys.modules.pop(urlconf.__name__, None)
+
+
+async def test_autoload_js_loads_the_extension_from_this_server(tinyext, web_app, client):
+    web_app({"/tiny": tiny_doc})
+    response = await client.get("/tiny/autoload.js", {
+        "bokeh-autoload-element": "el", "bokeh-app-path": "/tiny", "bokeh-absolute-url": "http://testserver/tiny",
+    })
+    assert response.status_code == 200
+    js = response.content.decode()
+    assert '"http://testserver/static/extensions/tinyext/tinyext.min.js?v=' in js, js[:2000]

@@ -10,12 +10,15 @@ files by their paths on disk, as bokeh's "absolute" resources do).
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import bokeh.embed.bundle as _bundle
 from bokeh.resources import Resources
 
 from .versions import proven
+
+logger = logging.getLogger(__name__)
 
 __all__ = ("extension_artifacts", "extension_folders")
 
@@ -33,7 +36,12 @@ def extension_artifacts(minified: bool = True) -> list[Path]:
     if not _usable():
         return []
     resources = Resources(mode="absolute", minified=minified)
-    return [Path(embed.artifact_path) for embed in _bundle._bundle_extensions(None, resources)]
+    try:
+        embeds = _bundle._bundle_extensions(None, resources)
+    except ValueError as exc:  # a package with a bokeh.ext.json but no bundle: pages fail on it too
+        logger.warning("Bokeh extensions cannot be listed: %s", exc)
+        return []
+    return [Path(embed.artifact_path) for embed in embeds]
 
 
 def extension_folders() -> dict[str, Path]:

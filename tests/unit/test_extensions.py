@@ -131,3 +131,23 @@ async def test_autoload_js_loads_the_extension_from_this_server(tinyext, web_app
     assert response.status_code == 200
     js = response.content.decode()
     assert '"http://testserver/static/extensions/tinyext/tinyext.min.js?v=' in js, js[:2000]
+
+
+async def test_an_extension_without_its_bundle_is_logged_and_not_served(web_app, client, monkeypatch, caplog):
+    import bokeh.embed.bundle
+
+    def broken(objs, resources):
+        raise ValueError("can't resolve artifact path for 'broken' extension")
+
+    monkeypatch.setattr(bokeh.embed.bundle, "_bundle_extensions", broken)
+    monkeypatch.setattr(bokeh.embed.bundle, "extension_dirs", {})
+    web_app({"/tiny": tiny_doc_plain})
+    response = await client.get("/static/extensions/broken/broken.js")
+    assert response.status_code == 404
+    assert any("can't resolve artifact path" in r.getMessage() for r in caplog.records)
+
+
+def tiny_doc_plain(doc) -> None:
+    from bokeh.models import Div
+
+    doc.add_root(Div(text="plain"))

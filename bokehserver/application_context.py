@@ -283,6 +283,7 @@ class ApplicationContext:
                 logger.exception("Error in on_session_created hook of app %s (session %s)", self._url, session_id)
         with _compat.bind_curdoc(doc):
             await run_app_code(self._initialize_document, doc, session_id)
+        _compat.connect_panel_onload(doc, self._application)
         session = ServerSession(
             session_id,
             doc,

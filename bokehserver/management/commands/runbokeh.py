@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from bokehserver import conf
+from bokehserver.management.serve_options import add_replaced_options
 from bokehserver.origins import create_hosts_allowlist
 from bokehserver.registry import AppSpecError, routes_for_paths
 from bokehserver.urls import app_url_path
@@ -67,6 +68,7 @@ class Command(BaseCommand):
         parser.add_argument("--log-level", choices=LOG_LEVELS, default=None, help="Log level of bokehserver and bokeh")
         parser.add_argument("--args", dest="app_args", nargs="...", default=[], metavar="...",
                             help="Arguments handed to every app as sys.argv[1:] (must come last)")
+        add_replaced_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["log_level"]:

@@ -10,7 +10,9 @@
    about half the websockets of the 2-worker run are relayed). The client shares the machine's
    cores with the servers: its CPU use is reported.
 
-    python bench/relay.py [--redis redis://127.0.0.1:6379] [--round-trips 400] [--seconds 10]
+    python bench/relay.py [--redis redis://127.0.0.1:6379] [--round-trips 400] [--seconds 10] [--on-loop]
+
+``--on-loop`` runs app code on the event loop (``runbokeh --app-code-threads 0``), as bokeh serve does.
 
 Needs a Redis server.
 """
@@ -171,20 +173,22 @@ def main() -> None:
     parser.add_argument("--round-trips", type=int, default=400)
     parser.add_argument("--sessions", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--on-loop", action="store_true", help="run app code on the event loop (no thread pool)")
     args = parser.parse_args()
+    extra = ["--app-code-threads", "0"] if args.on_loop else []
     env = {"BOKEHSERVER_REDIS_URL": args.redis, "BOKEHSERVER_DB": migrated_database()}
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     for name, p50 in asyncio.run(hop_costs(args.redis)).items():
         print(f"message there and back over {name}: p50 {p50:.2f} ms")
-    with running("bokehserver", [SLIDERS_APP], "/sliders", env) as owner, \
-            running("bokehserver", [SLIDERS_APP], "/sliders", env) as other:
+    with running("bokehserver", [*extra, SLIDERS_APP], "/sliders", env) as owner, \
+            running("bokehserver", [*extra, SLIDERS_APP], "/sliders", env) as other:
         figures = asyncio.run(latency(owner.url, other.url, args.round_trips))
     print(f"patch round trip, local   p50 {figures['local_p50']:.2f} ms  p90 {figures['local_p90']:.2f} ms")
     print(f"patch round trip, relayed p50 {figures['relayed_p50']:.2f} ms  p90 {figures['relayed_p90']:.2f} ms")
     print(f"relaying adds (p50) {figures['relayed_p50'] - figures['local_p50']:.2f} ms")
     rates = {}
     for procs in (1, 2):
-        with running("bokehserver", ["--num-procs", str(procs), SLIDERS_APP], "/sliders", env) as server:
+        with running("bokehserver", [*extra, "--num-procs", str(procs), SLIDERS_APP], "/sliders", env) as server:
             time.sleep(3)  # every worker up (the ready check reaches only one)
             commands = redis_commands(args.redis)
             rates[procs] = asyncio.run(throughput(server.url, server.process.pid, args.sessions, args.seconds))

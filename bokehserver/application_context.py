@@ -191,6 +191,10 @@ class ApplicationContext:
     def find_session(self, session_id: str) -> ServerSession | None:
         return self._sessions.get(session_id)
 
+    def ended_reason(self, session_id: str) -> str | None:
+        """Why session ``session_id`` was ended on purpose (logout, the admin), or None."""
+        return self._ended.reason(session_id)
+
     def get_session_context(self, session_id: str) -> BokehSessionContext:
         return self._session_contexts[session_id]
 

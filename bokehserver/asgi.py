@@ -16,9 +16,11 @@ from . import app_code, conf, control, logins
 from .access import AccessRules, signing
 from .application_context import ApplicationContext
 from .heap import freeze_startup_objects
+from .layers import shared_layer
 from .origins import check_whitelist, create_hosts_allowlist, refusal_reason, site_trusts_origin
 from .records import SessionRecords
 from .registry import AppSpec, normalize_routes
+from .relay import Relay
 from .routing import bokeh_asgi_application
 from .session import ServerSession
 from .static import append_version
@@ -135,6 +137,7 @@ class BokehASGI:
             route: ApplicationContext(app, url=route, worker=self._worker, records=self.records)
             for route, app in self._applications.items()
         }
+        self.relay = Relay(self)
         self._started = False
         self._stopping = False
         self._asgi: Callable[..., Awaitable[None]] | None = None
@@ -320,7 +323,9 @@ class BokehASGI:
         self._worker.start()
         if self.records is not None:
             self._worker.spawn(self.records.close_orphans(), name="session-records-orphans")
+        if self.records is not None or shared_layer() is not None:  # admin actions; broadcasts
             self._worker.spawn(control.listen(self), name="control-listener")
+        self.relay.start()
         for context in self._contexts.values():
             self._worker.spawn(context.run_load_hook(), name=f"on_server_loaded {context.url}")
 
@@ -347,6 +352,7 @@ class BokehASGI:
         if not self._started:
             return
         self._started = False
+        await self.relay.stop()
         for context in self._contexts.values():
             await context.discard_all_sessions()
             await context.run_unload_hook()

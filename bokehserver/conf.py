@@ -94,6 +94,15 @@ DEFAULTS: dict[str, Any] = {
     # records missing three heartbeats belong to a process that is gone: shown as ended, and
     # marked ended by any process that still runs.
     "RECORD_HEARTBEAT_MILLISECONDS": 10000,
+    # More than one process (runbokeh --num-procs, or several hosts) on a Redis channel layer: a
+    # websocket reaching a process other than its session's owner is relayed to the owner over the
+    # layer. How long to wait for the owner to take the socket before building a fresh session
+    # here (the owner is gone), how often relaying processes check that the owners of their
+    # sockets still answer (one that misses three checks is gone: its sockets close with 4012), and
+    # the largest Bokeh message relayed (larger ones close the socket with 4009).
+    "RELAY_OPEN_TIMEOUT_MILLISECONDS": 5000,
+    "RELAY_PING_MILLISECONDS": 5000,
+    "RELAY_MAX_MESSAGE_SIZE": 20 * 1024 * 1024,
     # Request data copied into the session token (bokeh serve --include/--exclude-*).
     "INCLUDE_HEADERS": None,
     "EXCLUDE_HEADERS": None,

@@ -22,6 +22,7 @@ from .connection import ServerConnection
 from .ending import close_reason
 from .frames import SEND_FRAMES, Frames
 from .protocol_handler import ProtocolHandler
+from .relay import RelayedSocket, RelayRefused
 from .request_data import RequestProxy
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.state = ConnectionState.CONNECTING
         self.connection: ServerConnection | None = None
+        self.relayed: RelayedSocket | None = None
         self._message_bytes = 0
         try:
             while True:
@@ -125,8 +127,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
         try:
             request = RequestProxy.from_scope(self.scope)
             context, session_id, token = await self._authorize(subprotocols, request)
+            self.relayed = await web_app.relay.attach(self, context, session_id, token)
+            if self.relayed is not None:  # the session lives in another process, which serves the socket
+                self.state = ConnectionState.OPEN
+                return
             session = await context.create_session_if_needed(session_id, request, token)
-        except Refused as exc:
+        except (Refused, RelayRefused) as exc:
             await self._refuse(exc.code, exc.reason)
             return
         except SessionEnded as exc:
@@ -224,6 +230,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self._message_bytes > self.web_app.websocket_max_message_size_bytes:
             await self._refuse(CloseCode.MESSAGE_TOO_BIG, "message larger than the websocket max message size")
             return
+        if self.relayed is not None:
+            await self._relay(fragment)
+            return
         try:
             message = await self.receiver.consume(fragment)
         except (ValidationError, MessageError, ProtocolError) as exc:
@@ -252,6 +261,22 @@ class SessionConsumer(AsyncWebsocketConsumer):
         else:
             await self.connection.send_message(reply)
 
+    async def _relay(self, fragment: str | bytes) -> None:
+        assert self.relayed is not None
+        try:
+            if await self.relayed.consume(fragment):
+                self._message_bytes = 0
+        except ProtocolError as exc:
+            await self._refuse(CloseCode.PROTOCOL_ERROR, f"protocol error: {exc}"[:120])
+        except RelayRefused as exc:
+            await self._refuse(exc.code, exc.reason)  # type: ignore[arg-type]
+
+    async def relay_closed(self, code: int, reason: str) -> None:
+        """The session's owner closed the relayed socket (session ended, owner gone)."""
+        self.relayed = None
+        logger.info("Closing relayed websocket to %s: %s (%d)", self.scope.get("path"), reason, code)
+        await self._close_quietly(code, reason)
+
     async def disconnect(self, code: int) -> None:
         logger.debug("WebSocket connection closed: code=%s", code)
         self.state = ConnectionState.CLOSED
@@ -259,6 +284,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _leave_session(self, code: int | None = None) -> None:
         """Detach from the session (once), which then expires by the usual rules, and tell its app."""
+        relayed, self.relayed = self.relayed, None
+        if relayed is not None:
+            await relayed.close()
         connection, self.connection = self.connection, None
         if connection is None:
             return

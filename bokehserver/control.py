@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import broadcasts
 from .access import login_digest
 
 if TYPE_CHECKING:
@@ -166,6 +167,9 @@ async def listen(web_app: BokehASGI, *, address: tuple[str, int] | None = None) 
 
 
 async def _serve(web_app: BokehASGI, layer: Any, message: dict[str, Any], address: tuple[str, int] | None) -> None:
+    if message.get("type") == broadcasts.BROADCAST:  # for every process
+        await broadcasts.apply(web_app, message)
+        return
     to = (message.get("host", ""), message.get("pid", -1))
     here = to == address if address else _is_local(*to)
     if message.get("type") == END_LOGIN and not here:  # the sender ended its own sessions itself

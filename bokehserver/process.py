@@ -7,14 +7,21 @@ import os
 import secrets
 import signal
 import socket
+import sys
+import time
 from typing import Any
+
+from .layers import forget_inherited_layers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("bind_socket", "ensure_django", "minimal_django_settings", "supervise")
+__all__ = ("bind_socket", "ensure_django", "fork_workers", "minimal_django_settings")
 
 LISTEN_BACKLOG = 128
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# a worker that dies sooner than this after its start is failing at start: restarts wait a second,
+# and stop after this many in a row
+QUICK_EXIT_SECONDS, MAX_QUICK_EXITS, RESTART_DELAY_SECONDS = 5.0, 5, 1.0
 
 
 def minimal_django_settings() -> dict[str, Any]:
@@ -77,34 +84,86 @@ def bind_socket(address: str | None, port: int) -> socket.socket:
     return sock
 
 
-def supervise(children: dict[int, int], signal_mask: set[signal.Signals]) -> int:
-    """Forward SIGINT/SIGTERM to the children and wait for them all; return the parent's exit code.
+def fork_workers(count: int) -> int:
+    """Fork ``count`` worker processes and return, in each, its index (0 to count - 1).
 
-    The signals are blocked while forking; ``signal_mask`` is the mask to restore once forwarding is in place.
+    The parent never returns: it forwards SIGINT/SIGTERM to the workers, forks a new worker in
+    place of one that dies (a crash, SIGKILL, the OOM killer) and exits once all have ended, with
+    1 if any failed. A worker that keeps dying within ``QUICK_EXIT_SECONDS`` of its start is given
+    up after ``MAX_QUICK_EXITS`` tries, so a broken app does not fork forever.
     """
+    children: dict[int, int] = {}
+    started: dict[int, float] = {}
+    quick_exits: dict[int, int] = {}
+    stopping = False
 
     def forward(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
     previous = {sig: signal.signal(sig, forward) for sig in SHUTDOWN_SIGNALS}
-    signal.pthread_sigmask(signal.SIG_SETMASK, signal_mask)
-    failures = 0
-    try:
-        while children:
-            try:
-                pid, status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            index = children.pop(pid, None)
-            if index is None:
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            if code:
-                failures += 1
-                logger.error("Bokeh server process %d (pid %d) exited with code %d", index, pid, code)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 1 if failures else 0
+
+    def spawn(index: int) -> bool:
+        """Fork worker ``index`` with the shutdown signals blocked; True in the new worker."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
+        try:
+            pid = os.fork()
+        except OSError:
+            forward(signal.SIGTERM, None)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
+        if pid == 0:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            forget_inherited_layers()
+            logger.debug("Bokeh server process %d started (pid %d)", index, os.getpid())
+            return True
+        children[pid] = index
+        started[index] = time.monotonic()
+        return False
+
+    for index in range(count):
+        if spawn(index):
+            return index
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    lost = 0  # workers that failed and were not replaced
+    while children:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        index = children.pop(pid, None)
+        if index is None:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        if not code:
+            continue
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        if stopping:
+            logger.error("Bokeh server process %d (pid %d) %s", index, pid, how)
+            lost += 1
+            continue
+        quick = time.monotonic() - started[index] < QUICK_EXIT_SECONDS
+        quick_exits[index] = quick_exits.get(index, 0) + 1 if quick else 0
+        if quick_exits[index] > MAX_QUICK_EXITS:
+            logger.error("Bokeh server process %d (pid %d) %s; it keeps failing at start, not restarting it",
+                         index, pid, how)
+            lost += 1
+            continue
+        logger.error("Bokeh server process %d (pid %d) %s; starting a new one", index, pid, how)
+        if quick:
+            time.sleep(RESTART_DELAY_SECONDS)
+        if stopping:
+            lost += 1
+            continue
+        if spawn(index):
+            return index
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    sys.exit(1 if lost else 0)

@@ -47,9 +47,13 @@ class SessionRecords:
         self._dirty: dict[tuple[str, str], _Row] = {}
         self._created: dict[tuple[str, str], datetime] = {}
         self.host = socket.gethostname()
-        self.pid = os.getpid()
         self._failing = False
         self._last_heartbeat = float("-inf")
+
+    @property
+    def pid(self) -> int:
+        """This process's id, read when used: the records may have been made before a fork."""
+        return os.getpid()
 
     def created(self, app_path: str, session: ServerSession) -> None:
         key = (app_path, session.id)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import registry
 from ._compat.reactor import installed_reactor_loop, reactor_on
-from .process import SHUTDOWN_SIGNALS, bind_socket, ensure_django, supervise
+from .process import SHUTDOWN_SIGNALS, bind_socket, ensure_django, fork_workers
 from .origins import create_hosts_allowlist
 from .routing import site_asgi_application
 from .server_options import (
@@ -140,31 +140,15 @@ class Server:
             self._fork(num_procs)
 
     def _fork(self, count: int) -> None:
-        """Fork ``count`` children that return from here; the parent supervises them and exits."""
+        """Fork ``count`` children that return from here; the parent supervises them (restarting
+        one that dies) and exits."""
         from django.db import connections
 
         connections.close_all()
         sys.stdout.flush()
         sys.stderr.flush()
-        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
-        children: dict[int, int] = {}
-        for index in range(count):
-            try:
-                pid = os.fork()
-            except OSError:
-                for child in children:
-                    os.kill(child, signal.SIGTERM)
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-                raise
-            if pid == 0:
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-                self._forked = True
-                logger.debug("Bokeh server process %d started (pid %d)", index, os.getpid())
-                return
-            children[pid] = index
-        assert self._socket is not None
-        self._socket.close()
-        sys.exit(supervise(children, previous_mask))
+        fork_workers(count)
+        self._forked = True
 
     @property
     def address(self) -> str | None:

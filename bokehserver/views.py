@@ -152,6 +152,7 @@ async def _session_for(request: HttpRequest, web_app: BokehASGI, context: Applic
         )
         if owner is not None:
             payload[USER_KEY] = owner
+        payload.update(await web_app.relay.claim())
         token = generate_jwt_token(
             session_id,
             secret_key=web_app.secret_key,

@@ -123,6 +123,9 @@ BOKEHSERVER = {
     "LOGIN_REQUIRED": [p for p in os.environ.get("BOKEHSERVER_LOGIN_REQUIRED", "").split(",") if p],
     # how often each server process refreshes its session records (tests shorten it)
     "RECORD_HEARTBEAT_MILLISECONDS": int(os.environ.get("BOKEHSERVER_RECORD_HEARTBEAT_MS", "10000")),
+    # with several processes: how soon a relayed websocket notices its session's process is gone
+    "RELAY_OPEN_TIMEOUT_MILLISECONDS": int(os.environ.get("BOKEHSERVER_RELAY_OPEN_TIMEOUT_MS", "5000")),
+    "RELAY_PING_MILLISECONDS": int(os.environ.get("BOKEHSERVER_RELAY_PING_MS", "5000")),
 }
 LOGIN_REDIRECT_URL = "/embed/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

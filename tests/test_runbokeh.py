@@ -197,11 +197,21 @@ def test_an_asgi_application_not_built_by_bokehserver_is_served_with_a_warning(r
     assert any("plain_asgi.application" in r.getMessage() and "cannot connect" in r.getMessage() for r in caplog.records)
 
 
+def test_more_than_one_process_needs_a_shared_channel_layer(run):
+    with pytest.raises(CommandError, match=r"2 server processes need a channel layer they share.*CHANNEL_LAYERS.*channels-redis"):
+        run(str(EXAMPLES / "sliders.py"), "--num-procs", "2")
+    assert FakeServer.instances == []
+
+
+def test_a_negative_process_count_is_refused(run):
+    with pytest.raises(CommandError, match="--num-procs must be an int >= 0"):
+        run(str(EXAMPLES / "sliders.py"), "--num-procs", "-1")
+
+
 @pytest.mark.parametrize(("args", "replacement"), [
     (["--auth-module", "auth.py"], "BOKEHSERVER['ACCESS']"),
     (["--enable-xsrf-cookies"], "CsrfViewMiddleware"),
     (["--cookie-secret", "s3cret"], "SECRET_KEY"),
-    (["--num-procs", "4"], "Redis channel layer"),
     (["--use-xheaders"], "--proxy-headers"),
     (["--include-headers", "X-User"], "BOKEHSERVER['INCLUDE_HEADERS']"),
     (["--dev"], "restart runbokeh"),

@@ -27,7 +27,6 @@ REPLACED_OPTIONS: dict[str, tuple[bool, str]] = {
     "--exclude-headers": (True, "set BOKEHSERVER['EXCLUDE_HEADERS']"),
     "--include-cookies": (True, "set BOKEHSERVER['INCLUDE_COOKIES']"),
     "--exclude-cookies": (True, "set BOKEHSERVER['EXCLUDE_COOKIES']"),
-    "--num-procs": (True, "start several runbokeh processes with the Redis channel layer (README: several processes)"),
     "--ssl-certfile": (True, "terminate TLS in a proxy in front, or run daphne with -e ssl:...:privateKey=...:certKey=..."),
     "--ssl-keyfile": (True, "terminate TLS in a proxy in front, or run daphne with -e ssl:...:privateKey=...:certKey=..."),
     "--unix-socket": (True, "run daphne -u PATH with the site's ASGI application"),

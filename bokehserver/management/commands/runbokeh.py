@@ -55,6 +55,9 @@ class Command(BaseCommand):
                             help="Bytes a websocket client may leave unread before it is closed (default 32 MiB)")
         parser.add_argument("--app-code-threads", type=int, default=None, metavar="N",
                             help="Threads running synchronous app code (default 32; 0 runs it on the event loop)")
+        parser.add_argument("--num-procs", type=int, default=1, metavar="N",
+                            help="Worker processes sharing the port (0: one per CPU; more than 1 needs a "
+                                 "Redis channel layer); a worker that dies is replaced")
         parser.add_argument("--index", default=None, help="Django template for the index page")
         parser.add_argument("--disable-index", action="store_true", help="Serve no index of apps at /")
         parser.add_argument("--disable-index-redirect", action="store_true",
@@ -74,16 +77,23 @@ class Command(BaseCommand):
                 logging.getLogger(name).setLevel(level)
         cfg = conf.get_config()
         port = options["port"] if options["port"] is not None else cfg["PORT"]
+        num_procs = self.check_num_procs(options["num_procs"])
         web_app = self.build_web_application(options, port)
+        address = options["address"]
+        sockets: list[Any] = []
+        first = True
+        if num_procs > 1:
+            sockets, first = self.fork(num_procs, address, port)
         from bokehserver import registry
         from bokehserver.routing import site_asgi_application
         from bokehserver.staticfiles import serve_static_files
 
         registry.install(web_app)
         asgi_app = serve_static_files(site_asgi_application())
-        address = options["address"]
 
         def on_listen(host: str, actual_port: int) -> None:
+            if not first:
+                return
             shown = address or "localhost"
             for route in sorted(web_app.app_paths):
                 url = f"http://{shown}:{actual_port}{app_url_path(web_app.prefix, route)}"
@@ -92,11 +102,52 @@ class Command(BaseCommand):
                     webbrowser.open(url, new=2)
             self.stdout.flush()
 
-        server = self.server_class(web_app, asgi_app, address=address, port=port, on_listen=on_listen)
+        server = self.server_class(web_app, asgi_app, address=address, port=port, on_listen=on_listen,
+                                   **({"sockets": sockets} if sockets else {}))
         self.stdout.write(f"Starting bokehserver with process id: {os.getpid()}")
         server.run()
         if getattr(server, "listen_failure", None):
             raise CommandError(f"could not listen on {address or '0.0.0.0'}:{port}: {server.listen_failure}")
+
+    def check_num_procs(self, value: int) -> int:
+        from bokehserver.layers import LayerNotShared, require_shared_layer
+        from bokehserver.server_options import check_num_procs
+
+        try:
+            num_procs = check_num_procs(value)
+            require_shared_layer(num_procs)
+        except (ValueError, LayerNotShared) as exc:
+            raise CommandError(str(exc).replace("num_procs", "--num-procs")) from None
+        if num_procs > 1 and not hasattr(os, "fork"):
+            raise CommandError("--num-procs > 1 needs os.fork, which this platform lacks")
+        return num_procs
+
+    def fork(self, num_procs: int, address: str | None, port: int) -> tuple[list[Any], bool]:
+        """Bind the port, fork the workers; in each worker, return its socket and whether it is the first.
+
+        Each worker drives Twisted's reactor from a loop of its own: one inherited over fork
+        would share its epoll selector with the other workers.
+        """
+        import asyncio
+        import sys
+
+        from django.db import connections
+
+        from bokehserver._compat.reactor import reactor_on
+        from bokehserver.process import bind_socket, fork_workers
+
+        try:
+            sock = bind_socket(address, port)
+        except (OSError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Starting {num_procs} bokehserver processes, supervised by process id: {os.getpid()}")
+        self.stdout.flush()
+        connections.close_all()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        index = fork_workers(num_procs)
+        reactor_on(asyncio.new_event_loop())
+        return [sock], index == 0
 
     def build_web_application(self, options: dict[str, Any], port: int) -> Any:
         from bokehserver.asgi import BokehASGI

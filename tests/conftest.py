@@ -88,8 +88,8 @@ def _redis_answers(host: str, port: int) -> bool:
 def require_service(name: str) -> str:
     """Return how to reach the external service ``name``, or skip (CI: fail) saying what to install.
 
-    ``"chromium"`` returns the browser executable, ``"redis"`` a ``redis://`` URL, ``"node"`` the
-    Node.js executable, ``"panel"`` its name.
+    ``"chromium"`` returns the browser executable, ``"redis"`` a ``redis://`` URL, ``"node"`` and
+    ``"nginx"`` their executables, ``"panel"`` its name.
     """
     if name == "chromium":
         try:
@@ -116,12 +116,17 @@ def require_service(name: str) -> str:
             _service_missing("Node.js is not installed (bokeh compiles custom models' TypeScript with it): "
                              "apt-get install nodejs")
         return path
+    if name == "nginx":
+        path = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        if path is None:
+            _service_missing("nginx is not installed (the load-balancer tests run it): apt-get install nginx")
+        return path
     if name == "panel":
         # found, not imported: Panel's models would join every page this process bundles
         if importlib.util.find_spec("panel") is None:
             _service_missing("Panel is not installed: pip install -e '.[panel]' (CI's panel combination has it)", name)
         return "panel"
-    raise ValueError(f"unknown service {name!r}; known: 'chromium', 'redis', 'node', 'panel'")
+    raise ValueError(f"unknown service {name!r}; known: 'chromium', 'redis', 'node', 'nginx', 'panel'")
 
 
 @pytest.fixture(scope="session", autouse=True)

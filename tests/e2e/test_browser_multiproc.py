@@ -1,9 +1,6 @@
 """Headless Chromium through nginx round-robin over two server processes: no sticky sessions needed."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from e2e.test_multiproc import RELAY_APP, hook_file, server_env, sessions_built  # noqa: F401 (hook_file: a fixture)
@@ -50,10 +47,8 @@ TICKED_JS = """(after) => Number(Bokeh.documents[0].get_model_by_name("ticks").t
 
 
 @pytest.fixture
-def nginx(tmp_path, free_port, server_process):
-    executable = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if executable is None:
-        pytest.skip("nginx is not installed (apt-get install nginx)")
+def nginx(tmp_path, free_port, server_process, require_service):
+    executable = require_service("nginx")
 
     def start(first: int, second: int):
         port = free_port()

@@ -50,6 +50,12 @@ DEFAULTS: dict[str, Any] = {
     # HTTP 503 or websocket close 4029 with the reason, and a warning in the log.
     # Live sessions of one app in this process.
     "MAX_SESSIONS_PER_APP": 10000,
+    # Live sessions of one logged-in user in this process, across apps (a page or a tab opens one;
+    # a closed one counts until it expires, UNUSED_SESSION_LIFETIME_MILLISECONDS later).
+    "MAX_SESSIONS_PER_USER": 200,
+    # Live sessions made from one client address in this process, across apps. Off by default for
+    # the reason MAX_HANDSHAKES_PER_SECOND is: behind a proxy or a NAT many users share an address.
+    "MAX_SESSIONS_PER_ADDRESS": None,
     # Websockets attached to one session at once (a page opens one; each tab of it another).
     "MAX_CONNECTIONS_PER_SESSION": 32,
     # Websocket handshakes one client address may make per second (a burst of as many is allowed).

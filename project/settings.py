@@ -123,6 +123,9 @@ BOKEHSERVER = {
     "LOGIN_REQUIRED": [p for p in os.environ.get("BOKEHSERVER_LOGIN_REQUIRED", "").split(",") if p],
     # how often each server process refreshes its session records (tests shorten it)
     "RECORD_HEARTBEAT_MILLISECONDS": int(os.environ.get("BOKEHSERVER_RECORD_HEARTBEAT_MS", "10000")),
+    # e.g. BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS=20 where clients reach the server without a proxy
+    "MAX_SESSIONS_PER_ADDRESS": int(os.environ["BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS"])
+    if os.environ.get("BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS") else None,
 }
 LOGIN_REDIRECT_URL = "/embed/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

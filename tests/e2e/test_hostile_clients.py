@@ -214,3 +214,40 @@ def test_input_that_broke_the_consumer_is_closed_4001_by_the_real_server(server,
         sock.close()
     assert code == 4001 and reason
     assert server.log_problems() == []
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def test_one_address_past_its_session_limit_is_refused_until_its_sessions_expire(bokeh_server_factory):
+    server = bokeh_server_factory("--unused-session-lifetime", "1000", "--check-unused-sessions", "300",
+                                  env={"BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS": "2"})
+    assert _get(server.port, "/sliders")[0] == 200
+    sock = rawws.connect(server.port, "/widgets/ws", rawws.bokeh_token())  # the limit spans apps
+    try:
+        assert rawws.read_json_frame(sock)["msgtype"] == "ACK"
+        status, body = _get(server.port, "/sliders")
+        assert (status, body) == (503, "127.0.0.1 already has 2 sessions (MAX_SESSIONS_PER_ADDRESS)")
+        refused = rawws.connect(server.port, "/sliders/ws", rawws.bokeh_token())
+        try:
+            assert rawws.read_close(refused) == (4029, "127.0.0.1 already has 2 sessions (MAX_SESSIONS_PER_ADDRESS)")
+        finally:
+            refused.close()
+        # the connected session still works
+        sock.sendall(rawws.message_bytes("PULL-DOC-REQ"))
+        wait_until(lambda: rawws.read_json_frame(sock).get("msgtype") == "PULL-DOC-REPLY",
+                   what="the reply to PULL-DOC-REQ (after the ACK's other frames)")
+    finally:
+        sock.close()
+    # once the unused sessions expire, the address gets sessions again
+    wait_until(lambda: _get(server.port, "/sliders")[0] == 200, what="a page once the old sessions expired")
+    warnings = [line for line in server.log_text().splitlines() if "MAX_SESSIONS_PER_ADDRESS" in line]
+    assert len(warnings) >= 2 and all("WARNING" in line for line in warnings), warnings
+    assert server.log_problems() == []

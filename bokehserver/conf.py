@@ -62,6 +62,10 @@ DEFAULTS: dict[str, Any] = {
     # Off by default: behind a proxy every client has the proxy's address, and an office behind
     # one NAT address opens many. Set it (e.g. 20) where the server sees real client addresses.
     "MAX_HANDSHAKES_PER_SECOND": None,
+    # HTTP requests one connection may send in a row before the answers to earlier ones (HTTP/1.1
+    # pipelining, which browsers never do); past it the connection gets 503 and is closed (runbokeh,
+    # Server). One client writing thousands of requests at once would otherwise hold a share of the loop.
+    "MAX_PIPELINED_REQUESTS": 16,
     # Models a client's PUSH-DOC or PATCH-DOC may make the document hold (refused with ERROR).
     "MAX_DOCUMENT_MODELS": 100_000,
     # Serve the index of apps at the prefix root, and redirect there when only one app exists.

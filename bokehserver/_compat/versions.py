@@ -55,6 +55,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "the bytes a Twisted transport still holds for its peer, read for the send queue limit",
         {"twisted": ">=24.3,<26.11"},
     ),
+    "twisted http pipelining": (
+        "the bytes Twisted's HTTPChannel holds behind the request it handles, read to bound pipelining",
+        {"twisted": ">=24.3,<26.11"},
+    ),
     "daphne listen": (
         "daphne's Server.run() without reactor.run(), so that a running loop drives the reactor",
         {"daphne": ">=4.2.2,<4.3"},

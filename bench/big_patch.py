@@ -6,9 +6,10 @@ after a baseline, sends a PATCH-DOC that sets the ColumnDataSource's "x" and "y"
 each as plain JSON lists (a Python-side list, as a client without typed arrays sends), waits for the OK,
 then sends a small patch that puts 200 points back and waits for that OK. Prints the measurer's round
 trips before and while the big patch is on its way (p50, p99, max: the worst stall), the big message's
-size and time to its OK, and the server's RSS before, right after the OK, and once the data is replaced.
+size and time to its OK, and the server's RSS before, right after the OK, once the data is replaced,
+and after each of ``--repeat`` more big-then-small pairs (memory kept by the allocator is reused, not grown).
 
-    .venv/bin/python bench/big_patch.py [--points 470000] [--baseline-seconds 3] [--settle-seconds 3]
+    .venv/bin/python bench/big_patch.py [--points 470000] [--baseline-seconds 3] [--settle-seconds 3] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -64,13 +65,17 @@ def sender(url: str, points: int, pipe) -> None:
         pipe.recv()  # put small data back
         seconds, kind = await _send_and_wait(session, small)
         pipe.send({"small_reply_s": round(seconds, 3), "small_reply": kind})
-        pipe.recv()
+        while pipe.recv() == "again":  # the same pair once more: does memory grow, or is it reused?
+            await _send_and_wait(session, big)
+            await _send_and_wait(session, small)
+            pipe.send("done")
         await session.close()
 
     asyncio.run(main())
 
 
-async def measure(url: str, pid: int, points: int, baseline_seconds: float, settle_seconds: float) -> dict[str, object]:
+async def measure(url: str, pid: int, points: int, baseline_seconds: float, settle_seconds: float,
+                  repeat: int) -> dict[str, object]:
     server = psutil.Process(pid)
     rss = lambda: round(server.memory_info().rss / 2**20, 1)  # noqa: E731
     session, reply, _, _ = await open_session(url, "/sliders")
@@ -87,15 +92,22 @@ async def measure(url: str, pid: int, points: int, baseline_seconds: float, sett
         trips: list[float] = []
         until = time.monotonic() + seconds
         while (running_ is not None and not running_.done()) or time.monotonic() < until:
+            started = time.monotonic()
             trips.append(await _patch_roundtrip(session, info, step))
+            starts.append(started)
             step += 1
         return trips
 
+    starts: list[float] = []
     before = await trips_while(None, baseline_seconds)
     result["rss_mb_before"] = rss()
     ours.send("go")
+    go = time.monotonic()
     waiting = loop.run_in_executor(None, ours.recv)
+    starts.clear()
     during = await trips_while(waiting)
+    worst = max(range(len(during)), key=during.__getitem__)
+    result["worst_stall_began_s_after_send"] = round(starts[worst] - go, 3)
     result.update(waiting.result())
     result["rss_mb_after_ok"] = rss()
     ours.send("small")
@@ -104,6 +116,12 @@ async def measure(url: str, pid: int, points: int, baseline_seconds: float, sett
     result.update(waiting.result())
     await trips_while(None, settle_seconds)
     result["rss_mb_after_small_data"] = rss()
+    again = []
+    for _ in range(repeat):
+        ours.send("again")
+        await loop.run_in_executor(None, ours.recv)
+        again.append(rss())
+    result["rss_mb_after_each_repeat"] = again
     ours.send("done")
     process.join(60)
     await session.close()
@@ -117,9 +135,11 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=470_000)
     parser.add_argument("--baseline-seconds", type=float, default=3.0)
     parser.add_argument("--settle-seconds", type=float, default=3.0)
+    parser.add_argument("--repeat", type=int, default=3, help="send the big and small patches this many times more")
     args = parser.parse_args()
     with running("bokehserver", [SLIDERS_APP], "/sliders") as server:
-        result = asyncio.run(measure(server.url, server.pid, args.points, args.baseline_seconds, args.settle_seconds))
+        result = asyncio.run(measure(server.url, server.pid, args.points, args.baseline_seconds, args.settle_seconds,
+                                           args.repeat))
     print(json.dumps(result, indent=2))
 
 

@@ -14,7 +14,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import conf, registry, signals
+from . import _compat, conf, registry, signals
 from .access import owner_in, owner_of, websocket_user
 from .application_context import ApplicationContext, ApplicationError, LimitReached, SessionEnded
 from .connection import ServerConnection
@@ -236,7 +236,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         del fragment, text_data, bytes_data  # a big message's text is not kept while it is handled
         self._message_bytes = 0
-        self.receiver = Receiver(self.connection.protocol)  # bokeh's keeps the last message's fragments
+        _compat.forget_received(self.receiver)
         try:
             reply = await self._handler.handle(message, self.connection)
         except ProtocolError as exc:

@@ -39,6 +39,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "bokeh's abstract SessionContext, subclassed for bokehserver's sessions",
         {"bokeh": ">=3.6,<3.11"},
     ),
+    "receiver release": (
+        "the last message's fragments and parts bokeh's Receiver keeps until the next message",
+        {"bokeh": ">=3.6,<3.11"},
+    ),
     "frame writes": (
         "autobahn's per-frame sends, bypassed to write a whole Bokeh message at once",
         {"autobahn": ">=24.4.2,<26.12", "twisted": ">=24.3,<26.11"},

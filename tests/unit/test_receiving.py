@@ -1,6 +1,7 @@
 """Big messages are parsed off the event loop, with the same result and errors as bokeh's parsing."""
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 
@@ -96,3 +97,24 @@ async def test_a_big_patch_through_the_consumer_is_applied_and_answered_ok(web_a
     await bk.send_frames(comm, [json.dumps({"msgid": "m2", "msgtype": "PATCH-DOC"}), "{}", frames[2]])
     code, reason = await bk.read_close(comm)
     assert code == 4001 and "content could not be decoded" in reason
+
+
+async def test_the_receiver_lets_go_of_a_parsed_message_at_once():
+    import gc
+    import weakref
+
+    from bokehserver import _compat
+
+    receiver = Receiver(YieldingProtocol())
+    for fragment in _fragments(BIG):
+        message = await consume(receiver, fragment, fragment_size(fragment))
+    gone = weakref.ref(message)
+    _compat.forget_received(receiver)
+    for _ in range(3):
+        await asyncio.sleep(0)  # the loop lets go of the worker thread's future
+    gc.disable()  # freed by reference counting alone, not left for a later collection
+    try:
+        del message
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -1,7 +1,6 @@
 """Big messages are parsed off the event loop, with the same result and errors as bokeh's parsing."""
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 
@@ -9,6 +8,8 @@ import pytest
 from bokeh.protocol import Protocol
 from bokeh.protocol.exceptions import MessageError
 from bokeh.protocol.receiver import Receiver
+
+from waiting import eventually
 
 from bokehserver.receiving import OFF_LOOP_BYTES, YieldingProtocol, consume, fragment_size
 
@@ -110,11 +111,9 @@ async def test_the_receiver_lets_go_of_a_parsed_message_at_once():
         message = await consume(receiver, fragment, fragment_size(fragment))
     gone = weakref.ref(message)
     _compat.forget_received(receiver)
-    for _ in range(3):
-        await asyncio.sleep(0)  # the loop lets go of the worker thread's future
-    gc.disable()  # freed by reference counting alone, not left for a later collection
+    gc.disable()  # freed by reference counting alone (once the loop lets go of the worker's future)
     try:
         del message
-        assert gone() is None
+        await eventually(lambda: gone() is None, timeout=10, what="the parsed message is freed")
     finally:
         gc.enable()

@@ -18,6 +18,7 @@ from .access import login_key_of, owner_in
 from .app_code import run_app_code
 from .callbacks import ServerCallbacks
 from .ending import ENDED_CLOSE_CODE, EndedSessions, close_reason, show_notice
+from .quotas import LimitReached, SessionQuotas
 from .records import SessionRecords
 from .session import ServerSession
 from .worker import Worker
@@ -41,10 +42,6 @@ class SessionEnded(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class LimitReached(Exception):
-    """A configured limit refuses the request (a session, a connection, a handshake); the text says which."""
 
 
 class BokehServerContext(ServerContext):
@@ -146,6 +143,7 @@ class ApplicationContext:
         *,
         worker: Worker | None = None,
         records: SessionRecords | None = None,
+        quotas: SessionQuotas | None = None,
     ) -> None:
         self._application = application
         self._records = records
@@ -153,6 +151,7 @@ class ApplicationContext:
         self._url = url
         self._logout_url = logout_url
         self._worker = worker or Worker()
+        self._quotas = quotas or SessionQuotas()
         self._sessions: dict[str, ServerSession] = {}
         self._pending_sessions: dict[str, asyncio.Future[ServerSession]] = {}
         self._session_contexts: dict[str, BokehSessionContext] = {}
@@ -238,7 +237,8 @@ class ApplicationContext:
 
         Raises:
             ApplicationError: the app's code failed; no session is kept.
-            LimitReached: the app has MAX_SESSIONS_PER_APP sessions already.
+            LimitReached: the app has MAX_SESSIONS_PER_APP sessions already, or the requesting user
+                or address its MAX_SESSIONS_PER_USER/MAX_SESSIONS_PER_ADDRESS.
         """
         if not session_id:
             raise ProtocolError("Session ID must not be empty")
@@ -251,11 +251,14 @@ class ApplicationContext:
         limit = conf.get("MAX_SESSIONS_PER_APP")
         if limit is not None and len(self._sessions) + len(self._pending_sessions) >= limit:
             raise LimitReached(f"{self.url} already has {limit} sessions (MAX_SESSIONS_PER_APP)")
+        owner = owner_in(get_token_payload(token)) if token else None
+        self._quotas.take(session_id, owner, request.remote_ip if request is not None else None)
         future: asyncio.Future[ServerSession] = asyncio.get_running_loop().create_future()
         self._pending_sessions[session_id] = future
         try:
             session = await self._build_session(session_id, request, token)
         except BaseException as exc:
+            self._quotas.release(session_id)
             future.set_exception(exc)
             future.exception()  # a failure nobody else awaited is not "never retrieved"
             raise
@@ -335,6 +338,7 @@ class ApplicationContext:
             return False
         context = self._session_contexts.pop(session.id, None)
         self._sessions.pop(session.id, None)
+        self._quotas.release(session.id)
         signals.send(signals.session_destroyed, ApplicationContext, session=session, app_path=self._url)
         if context is not None:
             for handler in self._application.handlers:

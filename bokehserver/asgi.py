@@ -18,6 +18,7 @@ from .application_context import ApplicationContext
 from .heap import freeze_startup_objects
 from .layers import shared_layer
 from .origins import check_whitelist, create_hosts_allowlist, refusal_reason, site_trusts_origin
+from .quotas import SessionQuotas
 from .records import SessionRecords
 from .registry import AppSpec, normalize_routes
 from .relay import Relay
@@ -133,8 +134,9 @@ class BokehASGI:
         self.records = SessionRecords() if record_interval_milliseconds else None
         if self.records is not None:
             self._worker.add_job("session-records", record_interval_milliseconds, self.records.flush)
+        quotas = SessionQuotas()  # per user and address, across every app
         self._contexts = {
-            route: ApplicationContext(app, url=route, worker=self._worker, records=self.records)
+            route: ApplicationContext(app, url=route, worker=self._worker, records=self.records, quotas=quotas)
             for route, app in self._applications.items()
         }
         self.relay = Relay(self)

@@ -50,12 +50,22 @@ DEFAULTS: dict[str, Any] = {
     # HTTP 503 or websocket close 4029 with the reason, and a warning in the log.
     # Live sessions of one app in this process.
     "MAX_SESSIONS_PER_APP": 10000,
+    # Live sessions of one logged-in user in this process, across apps (a page or a tab opens one;
+    # a closed one counts until it expires, UNUSED_SESSION_LIFETIME_MILLISECONDS later).
+    "MAX_SESSIONS_PER_USER": 200,
+    # Live sessions made from one client address in this process, across apps. Off by default for
+    # the reason MAX_HANDSHAKES_PER_SECOND is: behind a proxy or a NAT many users share an address.
+    "MAX_SESSIONS_PER_ADDRESS": None,
     # Websockets attached to one session at once (a page opens one; each tab of it another).
     "MAX_CONNECTIONS_PER_SESSION": 32,
     # Websocket handshakes one client address may make per second (a burst of as many is allowed).
     # Off by default: behind a proxy every client has the proxy's address, and an office behind
     # one NAT address opens many. Set it (e.g. 20) where the server sees real client addresses.
     "MAX_HANDSHAKES_PER_SECOND": None,
+    # HTTP requests one connection may send in a row before the answers to earlier ones (HTTP/1.1
+    # pipelining, which browsers never do); past it the connection gets 503 and is closed (runbokeh,
+    # Server). One client writing thousands of requests at once would otherwise hold a share of the loop.
+    "MAX_PIPELINED_REQUESTS": 16,
     # Models a client's PUSH-DOC or PATCH-DOC may make the document hold (refused with ERROR).
     "MAX_DOCUMENT_MODELS": 100_000,
     # Serve the index of apps at the prefix root, and redirect there when only one app exists.

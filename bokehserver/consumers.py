@@ -7,7 +7,6 @@ import enum
 import logging
 from typing import Any
 
-from bokeh.protocol import Protocol
 from bokeh.protocol.exceptions import MessageError, ProtocolError, ValidationError
 from bokeh.protocol.receiver import Receiver
 from bokeh.util.token import check_token_signature, get_session_id, get_token_payload
@@ -15,7 +14,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import conf, registry, signals
+from . import _compat, conf, registry, signals
 from .access import owner_in, owner_of, websocket_user
 from .application_context import ApplicationContext, ApplicationError, LimitReached, SessionEnded
 from .connection import ServerConnection
@@ -23,6 +22,7 @@ from .ending import close_reason
 from .frames import SEND_FRAMES, Frames
 from .protocol_handler import ProtocolHandler
 from .relay import RelayedSocket, RelayRefused
+from .receiving import YieldingProtocol, consume, fragment_size
 from .request_data import RequestProxy
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if limit is not None and session.connection_count >= limit:
             await self._refuse(CloseCode.LIMIT_REACHED, f"session has {limit} connections (MAX_CONNECTIONS_PER_SESSION)")
             return
-        protocol = Protocol()
+        protocol = YieldingProtocol()
         self.receiver = Receiver(protocol)
         self.connection = ServerConnection(protocol, self, context, session)
         self.state = ConnectionState.OPEN
@@ -224,7 +224,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         fragment: Any = bytes_data if bytes_data is not None else text_data
         if fragment is None:
             return
-        size = len(fragment) if bytes_data is not None else len(fragment.encode("utf-8"))
+        size = fragment_size(fragment)
         # every frame of a message in progress (its buffers too) counts against the limit
         self._message_bytes += size
         if self._message_bytes > self.web_app.websocket_max_message_size_bytes:
@@ -234,7 +234,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._relay(fragment)
             return
         try:
-            message = await self.receiver.consume(fragment)
+            message = await consume(self.receiver, fragment, size)
         except (ValidationError, MessageError, ProtocolError) as exc:
             await self._refuse(CloseCode.PROTOCOL_ERROR, f"protocol error: {exc}"[:120])
             return
@@ -243,7 +243,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         if message is None:
             return
+        del fragment, text_data, bytes_data  # a big message's text is not kept while it is handled
         self._message_bytes = 0
+        _compat.forget_received(self.receiver)
         try:
             reply = await self._handler.handle(message, self.connection)
         except ProtocolError as exc:

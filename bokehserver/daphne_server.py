@@ -30,6 +30,7 @@ from ._compat.reactor import reactor_loop
 from ._compat.versions import proven
 from .asgi import BokehASGI
 from .frames import SEND_FRAMES
+from .pipelining import BoundedWebRequest
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
 
 
 class TrackingHTTPFactory(HTTPFactory):
-    """daphne's HTTP factory, remembering its open channels so that a shutdown can close idle keep-alives."""
+    """daphne's HTTP factory, remembering its open channels so that a shutdown can close idle keep-alives,
+    with requests that bound pipelining."""
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
@@ -126,6 +128,7 @@ class TrackingHTTPFactory(HTTPFactory):
 
     def buildProtocol(self, addr: Any) -> Any:
         protocol = super().buildProtocol(addr)
+        protocol.requestFactory = BoundedWebRequest
         self.channels.add(protocol)
         return protocol
 

@@ -126,6 +126,9 @@ BOKEHSERVER = {
     # with several processes: how soon a relayed websocket notices its session's process is gone
     "RELAY_OPEN_TIMEOUT_MILLISECONDS": int(os.environ.get("BOKEHSERVER_RELAY_OPEN_TIMEOUT_MS", "5000")),
     "RELAY_PING_MILLISECONDS": int(os.environ.get("BOKEHSERVER_RELAY_PING_MS", "5000")),
+    # e.g. BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS=20 where clients reach the server without a proxy
+    "MAX_SESSIONS_PER_ADDRESS": int(os.environ["BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS"])
+    if os.environ.get("BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS") else None,
 }
 LOGIN_REDIRECT_URL = "/embed/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

@@ -248,3 +248,62 @@ def test_a_theme_can_put_models_in_an_empty_default():
         assert renderer in collect_models(plot)
     plot, renderer = themed_plot()
     assert renderer in collect_models(plot)
+
+
+def test_the_reference_walk_finds_bokehs_models_and_passes_over_plain_columns():
+    from bokeh.model.util import visit_value_and_its_immediate_references as walk
+    from bokeh.models import Div
+
+    inner, other = Div(text="a"), Div(text="b")
+    value = {"x": [0.5] * 1000, "n": list(range(1000)), "s": ["t", None, True] * 100,
+             "mixed": [1.0] * 100 + [inner], "nested": [[other] + [2] * 100], "t": tuple([3.0] * 100)}
+
+    def found() -> list[str]:
+        seen: list[str] = []
+        walk(value, lambda model: seen.append(model.id))
+        return seen
+
+    assert walk is fast_models._visit_value_quickly
+    ours = found()
+    with bokehs_own_models():
+        from bokeh.model import util
+
+        seen: list[str] = []
+        util.visit_value_and_its_immediate_references(value, lambda model: seen.append(model.id))
+    assert ours == seen == [inner.id, other.id]
+
+
+def test_a_long_list_that_brings_models_in_still_adds_them_to_the_document():
+    from bokeh.models import Column, Div
+
+    doc = Document()
+    column = Column(children=[])
+    doc.add_root(column)
+    column.children = [Div(text=str(i)) for i in range(100)]
+    assert sum(isinstance(m, Div) for m in doc.models) == 100
+
+
+def test_set_from_json_sets_as_bokeh_does_without_formatting_an_unlogged_trace_line(caplog):
+    import logging
+
+    from bokeh.models import Div
+
+    class Loud(str):
+        formatted = 0
+
+        def __repr__(self) -> str:
+            Loud.formatted += 1
+            return str.__repr__(self)
+
+    ours, theirs = Div(), Div()
+    ours.set_from_json("text", Loud("hello"))
+    with bokehs_own_models():
+        theirs.set_from_json("text", Loud("hello"))
+    assert ours.text == theirs.text == "hello"
+    assert Loud.formatted == 1  # bokeh's own formats the line; ours does not
+    with caplog.at_level(9, logger="bokeh.core.has_props"):
+        ours.set_from_json("text", Loud("again"))
+    assert ours.text == "again" and "Patching attribute 'text'" in caplog.text
+    with caplog.at_level(logging.WARNING, logger="bokeh.core.has_props"):
+        ours.set_from_json("no_such_property", 1)
+    assert "client-only or invalid attribute" in caplog.text

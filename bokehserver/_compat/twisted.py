@@ -1,11 +1,11 @@
-"""Twisted's write buffer: how many bytes a transport still holds for a peer that has not read them."""
+"""Twisted's buffers: bytes a transport still holds for its peer, and requests a client sent ahead."""
 from __future__ import annotations
 
 from typing import Any
 
 from .versions import proven
 
-__all__ = ("unsent_bytes",)
+__all__ = ("has_pipelined_data", "unsent_bytes")
 
 # FileDescriptor keeps unsent data in dataBuffer[offset:] plus _tempDataBuffer (_tempDataLen bytes)
 
@@ -16,5 +16,19 @@ def unsent_bytes(transport: Any) -> int | None:
         return None
     try:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    except (AttributeError, TypeError):
+        return None
+
+
+# HTTPChannel (a LineReceiver) keeps bytes it has not parsed yet in _buffer while it parses a request,
+# and bytes that came while a request is being answered in _dataBuffer (a list)
+
+
+def has_pipelined_data(channel: Any) -> bool | None:
+    """Whether ``channel`` holds bytes a client sent behind the request being handled, or None where unknown."""
+    if not proven("twisted http pipelining"):
+        return None
+    try:
+        return bool(channel._buffer) or any(channel._dataBuffer)
     except (AttributeError, TypeError):
         return None

@@ -47,6 +47,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "Panel's scheduling of pn.state.onload callbacks, connected to a session's document as panel serve does",
         {"panel": ">=1.9,<1.10"},
     ),
+    "receiver release": (
+        "the last message's fragments and parts bokeh's Receiver keeps until the next message",
+        {"bokeh": ">=3.6,<3.11"},
+    ),
     "frame writes": (
         "autobahn's per-frame sends, bypassed to write a whole Bokeh message at once",
         {"autobahn": ">=24.4.2,<26.12", "twisted": ">=24.3,<26.11"},
@@ -61,6 +65,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "twisted write buffer": (
         "the bytes a Twisted transport still holds for its peer, read for the send queue limit",
+        {"twisted": ">=24.3,<26.11"},
+    ),
+    "twisted http pipelining": (
+        "the bytes Twisted's HTTPChannel holds behind the request it handles, read to bound pipelining",
         {"twisted": ">=24.3,<26.11"},
     ),
     "daphne listen": (

@@ -4,7 +4,9 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import signal
+import socket
 import sqlite3
 import struct
 import sys
@@ -213,4 +215,72 @@ def test_input_that_broke_the_consumer_is_closed_4001_by_the_real_server(server,
     finally:
         sock.close()
     assert code == 4001 and reason
+    assert server.log_problems() == []
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def test_one_address_past_its_session_limit_is_refused_until_its_sessions_expire(bokeh_server_factory):
+    server = bokeh_server_factory("--unused-session-lifetime", "1000", "--check-unused-sessions", "300",
+                                  env={"BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS": "2"})
+    assert _get(server.port, "/sliders")[0] == 200
+    sock = rawws.connect(server.port, "/widgets/ws", rawws.bokeh_token())  # the limit spans apps
+    try:
+        assert rawws.read_json_frame(sock)["msgtype"] == "ACK"
+        status, body = _get(server.port, "/sliders")
+        assert (status, body) == (503, "127.0.0.1 already has 2 sessions (MAX_SESSIONS_PER_ADDRESS)")
+        refused = rawws.connect(server.port, "/sliders/ws", rawws.bokeh_token())
+        try:
+            assert rawws.read_close(refused) == (4029, "127.0.0.1 already has 2 sessions (MAX_SESSIONS_PER_ADDRESS)")
+        finally:
+            refused.close()
+        # the connected session still works
+        sock.sendall(rawws.message_bytes("PULL-DOC-REQ"))
+        wait_until(lambda: rawws.read_json_frame(sock).get("msgtype") == "PULL-DOC-REPLY",
+                   what="the reply to PULL-DOC-REQ (after the ACK's other frames)")
+    finally:
+        sock.close()
+    # once the unused sessions expire, the address gets sessions again
+    wait_until(lambda: _get(server.port, "/sliders")[0] == 200, what="a page once the old sessions expired")
+    warnings = [line for line in server.log_text().splitlines() if "MAX_SESSIONS_PER_ADDRESS" in line]
+    assert len(warnings) >= 2 and all("WARNING" in line for line in warnings), warnings
+    assert server.log_problems() == []
+
+
+def _pipeline(port: int, path: str, count: int) -> bytes:
+    """Write ``count`` GET requests at once on one connection; return everything read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() * count)
+        received = b""
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+    return received
+
+
+def test_a_connection_pipelining_past_the_limit_gets_503_and_is_closed(server):
+    received = _pipeline(server.port, "/", 2000)
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", received)
+    assert statuses == [b"200"] * 16 + [b"503"], statuses[:20]
+    assert received.endswith(b"too many pipelined requests on one connection (MAX_PIPELINED_REQUESTS)")
+    line = wait_until(lambda: next((l for l in server.log_text().splitlines() if "MAX_PIPELINED_REQUESTS" in l), None),
+                      what="the server logs the refused connection")
+    assert "WARNING" in line and "127.0.0.1" in line
+    # a keep-alive client that waits for each answer is never refused, and the server carries on
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        for _ in range(40):
+            conn.request("GET", "/")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+    finally:
+        conn.close()
     assert server.log_problems() == []

@@ -15,7 +15,7 @@ from bokeh.util.token import get_token_payload
 
 from . import _compat, conf, signals
 from .access import login_key_of, owner_in
-from .app_code import run_app_code
+from .app_code import Lane
 from .callbacks import ServerCallbacks
 from .ending import ENDED_CLOSE_CODE, EndedSessions, close_reason, show_notice
 from .records import SessionRecords
@@ -129,9 +129,9 @@ class BokehSessionContext(SessionContext):
 _compat.complete_session_context(BokehSessionContext)
 
 
-async def _call_hook(handler: Any, name: str, context: Any) -> None:
-    """Run one handler's hook: sync hooks off the loop, async ones awaited on it."""
-    await run_app_code(_compat.hook_function(handler, name), context)
+async def _call_hook(lane: Lane, handler: Any, name: str, context: Any) -> None:
+    """Run one handler's hook: sync hooks on ``lane``'s thread, async ones awaited on the loop."""
+    await lane.run(_compat.hook_function(handler, name), context)
 
 
 class ApplicationContext:
@@ -158,7 +158,8 @@ class ApplicationContext:
         self._session_contexts: dict[str, BokehSessionContext] = {}
         self._ended = EndedSessions()
         self._server_context = BokehServerContext(self)
-        self.server_callbacks = ServerCallbacks(lambda: self._worker, f"app {url}")
+        self._lane = Lane()  # server hooks and server callbacks: one thread, as for a session
+        self.server_callbacks = ServerCallbacks(lambda: self._worker, f"app {url}", self._lane)
         if not any(isinstance(h, _compat.SessionDestroyedHandler) for h in application.handlers):
             application.add(_compat.SessionDestroyedHandler())
 
@@ -223,7 +224,7 @@ class ApplicationContext:
     async def _run_server_hook(self, name: str) -> None:
         for handler in self._application.handlers:
             try:
-                await _call_hook(handler, name, self._server_context)
+                await _call_hook(self._lane, handler, name, self._server_context)
             except Exception:
                 logger.exception("Error in %s hook of app %s", name, self._url)
 
@@ -272,13 +273,18 @@ class ApplicationContext:
             context._request = request.with_payload(payload)
         context._token = token
         _compat.set_session_context(doc, context)
+        lane = Lane()
         for handler in self._application.handlers:
             try:
-                await _call_hook(handler, "on_session_created", context)
+                await _call_hook(lane, handler, "on_session_created", context)
             except Exception:
                 logger.exception("Error in on_session_created hook of app %s (session %s)", self._url, session_id)
-        with _compat.bind_curdoc(doc):
-            await run_app_code(self._initialize_document, doc, session_id)
+        try:
+            with _compat.bind_curdoc(doc):
+                await lane.run(self._initialize_document, doc, session_id)
+        except BaseException:
+            lane.release()
+            raise
         session = ServerSession(
             session_id,
             doc,
@@ -286,6 +292,7 @@ class ApplicationContext:
             token,
             worker=self._worker,
             label=f"{self._url} session {session_id}",
+            lane=lane,
         )
         session.owner = owner_in(get_token_payload(token)) if token else None
         if session.owner is not None and request is not None:
@@ -334,9 +341,10 @@ class ApplicationContext:
         if context is not None:
             for handler in self._application.handlers:
                 try:
-                    await _call_hook(handler, "on_session_destroyed", context)
+                    await _call_hook(session.lane, handler, "on_session_destroyed", context)
                 except Exception:
                     logger.exception("Error in on_session_destroyed hook of app %s (session %s)", self._url, session.id)
+        session.lane.release()
         return True
 
     async def end_session(self, session: ServerSession, reason: str) -> bool:

@@ -220,18 +220,19 @@ async def test_many_calls_at_once_each_get_their_own_result_or_error():
 
 def test_a_result_for_a_closed_loop_is_dropped_and_the_pool_keeps_working():
     pool = app_code._Pool(1)  # one thread: jobs finish in order
+    slot = pool.assign()
     release = threading.Event()
     closed = asyncio.new_event_loop()
 
     async def submit():
-        return pool.run(lambda: release.wait(5) and "late")
+        return pool.run(slot, lambda: release.wait(5) and "late")
 
     orphan = closed.run_until_complete(submit())
     closed.close()  # a server stopped while its app code still ran
     release.set()
 
     async def next_job():
-        return await pool.run(lambda: "fresh")
+        return await pool.run(slot, lambda: "fresh")
 
     try:
         assert asyncio.run(next_job()) == "fresh"

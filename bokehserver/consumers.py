@@ -103,7 +103,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """End the consumer (no groups to leave, and no database to recycle: see ``dispatch``)."""
-        await self.disconnect(message.get("code", 1000))
+        await self.disconnect(message.get("code", 1000), message.get("reason"))
         raise StopConsumer()
 
     async def connect(self) -> None:
@@ -149,7 +149,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.receiver = Receiver(protocol)
         self.connection = ServerConnection(protocol, self, context, session)
         self.state = ConnectionState.OPEN
-        logger.debug("WebSocket connection opened for %s session %s", context.url, session.id)
+        logger.info("WebSocket connection opened for %s session %s", context.url, session.id)
         await self.connection.send_message(protocol.create("ACK"))
         signals.send(signals.connection_opened, SessionConsumer, session=session, app_path=context.url, request=request)
 
@@ -252,8 +252,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
         else:
             await self.connection.send_message(reply)
 
-    async def disconnect(self, code: int) -> None:
-        logger.debug("WebSocket connection closed: code=%s", code)
+    async def disconnect(self, code: int, reason: str | None = None) -> None:
+        # a socket refused before or after accept has had its one WARNING line already
+        log = logger.info if self.state is ConnectionState.OPEN and self.connection is not None else logger.debug
+        session = self.connection._session if self.connection is not None else None
+        log("WebSocket connection closed: code=%s, reason=%r (session %s)", code, reason, session and session.id)
         self.state = ConnectionState.CLOSED
         await self._leave_session(code)
 

@@ -11,6 +11,7 @@ from bokeh.application import Application
 from bokeh.application.application import ServerContext, SessionContext
 from bokeh.document import Document
 from bokeh.protocol.exceptions import ProtocolError
+from bokeh.settings import settings as bokeh_settings
 from bokeh.util.token import get_token_payload
 
 from . import _compat, conf, signals
@@ -32,7 +33,10 @@ __all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "Boke
 
 
 class ApplicationError(Exception):
-    """The app's code failed while building a session's document."""
+    """Reserved for an app failure that leaves nothing to serve.
+
+    Building a document never raises it: a session keeps what its app built before failing.
+    """
 
 
 class SessionEnded(Exception):
@@ -234,7 +238,6 @@ class ApplicationContext:
         """Return the live session ``session_id``, building it (hooks, then ``modify_doc``) if new.
 
         Raises:
-            ApplicationError: the app's code failed; no session is kept.
             LimitReached: the app has MAX_SESSIONS_PER_APP sessions already.
         """
         if not session_id:
@@ -282,7 +285,7 @@ class ApplicationContext:
         try:
             with _compat.bind_curdoc(doc):
                 await lane.run(self._initialize_document, doc, session_id)
-        except BaseException:
+        except BaseException:  # cancelled, or the server's own failure: no session
             lane.release()
             raise
         session = ServerSession(
@@ -309,17 +312,25 @@ class ApplicationContext:
         return session
 
     def _initialize_document(self, doc: Document, session_id: str) -> None:
-        try:
-            self._application.initialize_document(doc)
-        except Exception as exc:
-            logger.exception("App %s failed to build the document of session %s", self._url, session_id)
-            raise ApplicationError(f"{type(exc).__name__}: {exc}") from exc
-        failed = [h for h in self._application.handlers if getattr(h, "failed", False)]
-        if failed:
-            handler = failed[0]
-            logger.error("App %s failed to build the document of session %s: %s\n%s",
-                         self._url, session_id, handler.error, handler.error_detail)
-            raise ApplicationError(handler.error or "application handler failed")
+        """Run every handler on the new document; a failing one is logged once, with its traceback.
+
+        As under bokeh serve, the session keeps what the app built before it failed, and the
+        page, autoload.js and a bokeh.client pull all get that document: the error and its
+        traceback go to the log only, never to the client. (bokeh's own
+        ``Application.initialize_document`` would log a script's failure a second time.)
+        """
+        for handler in self._application.handlers:
+            try:
+                handler.modify_document(doc)
+            except Exception:  # a modify_doc (FunctionHandler) raises; scripts and notebooks set ``failed``
+                logger.exception("App %s failed to build the document of session %s; it keeps what was built",
+                                 self._url, session_id)
+                continue
+            if handler.failed:
+                logger.error("App %s failed to build the document of session %s; it keeps what was built\n%s",
+                             self._url, session_id, (handler.error_detail or handler.error or "").rstrip())
+        if bokeh_settings.perform_document_validation():
+            doc.validate()
 
     async def discard_session(self, session: ServerSession, *, force: bool = False) -> bool:
         """Destroy ``session`` if it still deserves it (or ``force``), then run the destroy hooks.

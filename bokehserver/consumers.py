@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import conf, registry, signals
 from .access import owner_in, owner_of, websocket_user
-from .application_context import ApplicationContext, ApplicationError, LimitReached, SessionEnded
+from .application_context import ApplicationContext, LimitReached, SessionEnded
 from .connection import ServerConnection
 from .ending import close_reason
 from .frames import SEND_FRAMES, Frames
@@ -131,9 +131,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         except SessionEnded as exc:
             await self._refuse(CloseCode.SESSION_EXPIRED, close_reason(exc.reason))
-            return
-        except ApplicationError as exc:
-            await self._refuse(CloseCode.APPLICATION_ERROR, f"application failed: {exc}"[:120])
             return
         except LimitReached as exc:
             await self._refuse(CloseCode.LIMIT_REACHED, str(exc)[:120])

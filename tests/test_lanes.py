@@ -133,17 +133,22 @@ async def test_server_hooks_and_server_callbacks_share_the_apps_thread(threads):
     await ctx.worker.stop(timeout=2.0)
 
 
-async def test_a_failed_build_gives_its_lane_back(threads):
+async def test_a_build_cancelled_midway_gives_its_lane_back(threads):
     pool = threads(2)
+    building, release = threading.Event(), threading.Event()
 
-    def broken(doc):
-        raise RuntimeError("no document today")
+    def slow(doc):
+        building.set()
+        release.wait(30)
 
-    ctx = ApplicationContext(Application(FunctionHandler(broken)), url="/broken")
-    for i in range(3):
-        with pytest.raises(Exception):
-            await ctx.create_session_if_needed(f"b{i}")
-    assert pool.lanes() == [0, 0]
+    ctx = ApplicationContext(Application(FunctionHandler(slow)), url="/slow")
+    task = asyncio.ensure_future(ctx.create_session_if_needed("s"))
+    await eventually(building.is_set)
+    task.cancel()  # the page's client went away while the app was building
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    assert ctx.sessions == [] and pool.lanes() == [0, 0]
     await ctx.worker.stop(timeout=2.0)
 
 

@@ -233,3 +233,26 @@ def test_a_thread_bound_object_made_by_the_script_works_in_every_change_of_three
                     f"change {value}: out={model(session, 'out').text!r}\n{server.log_tail(30)}"
                 )
     assert server.log_problems() == [], server.log_tail(40)
+
+
+HALF_BUILT_APP = """
+from bokeh.io import curdoc
+from bokeh.models import Div
+
+curdoc().add_root(Div(name="built", text="built before the failure"))
+1 / 0
+curdoc().add_root(Div(name="never", text="never built"))
+"""
+
+
+def test_an_app_failing_while_building_gives_a_pull_what_it_built(bokeh_server_factory, tmp_path):
+    script = tmp_path / "half_built.py"
+    script.write_text(HALF_BUILT_APP)
+    server = bokeh_server_factory(str(script))
+    with client_sessions(server.app_url) as open_:
+        session = open_("half_built")
+        assert model(session, "built").text == "built before the failure"
+        assert session.document.select_one({"name": "never"}) is None
+    errors = [line for line in server.log_problems() if "ERROR" in line]
+    assert len(errors) == 1 and "failed to build the document of session" in errors[0], server.log_tail(40)
+    assert server.log_text().count(f'File "{script}", line 6') == 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import signal
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -37,18 +38,34 @@ curdoc().add_root(Div(name="status", text="ready"))
 '''
 RAISE_LINE = 11
 
+HALF_BUILT_APP = '''\
+from bokeh.io import curdoc
+from bokeh.models import Div
+
+curdoc().add_root(Div(name="built", text="built before the failure"))
+1 / 0
+curdoc().add_root(Div(name="never", text="never built"))
+'''
+
 
 @pytest.fixture(scope="module")
-def noisy(tmp_path_factory) -> Path:
-    script = tmp_path_factory.mktemp("apps") / "noisy.py"
-    script.write_text(NOISY_APP)
-    return script
+def apps(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("apps")
+    (folder / "noisy.py").write_text(NOISY_APP)
+    (folder / "half_built.py").write_text(HALF_BUILT_APP)
+    return folder
 
 
 @pytest.fixture(scope="module")
-def server(bokeh_server_factory, free_port, noisy):
+def noisy(apps) -> Path:
+    return apps / "noisy.py"
+
+
+@pytest.fixture(scope="module")
+def server(bokeh_server_factory, free_port, apps):
     port = free_port()
-    return bokeh_server_factory(str(noisy), "--allow-websocket-origin", f"127.0.0.1:{port}", port=port)
+    return bokeh_server_factory(str(apps / "noisy.py"), str(apps / "half_built.py"),
+                                "--allow-websocket-origin", f"127.0.0.1:{port}", port=port)
 
 
 def open_app(chromium_page, server):
@@ -122,3 +139,28 @@ def test_shutdown_is_logged(bokeh_server_factory, free_port, noisy, chromium_pag
     assert logged(server, r"INFO .*WebSocket connection closed: code=")
     assert logged(server, r"INFO .*Stopped: 1 sessions ended")
     assert logged(server, r"INFO .*Bokeh server process \d+ exits")
+
+
+def test_an_app_failing_while_building_serves_what_it_built_and_logs_the_error_once(server, chromium_page, apps):
+    where = f'File "{apps / "half_built.py"}", line 5'
+    page = chromium_page.page
+    response = page.goto(server.app_url("half_built"))
+    assert response.status == 200
+    page.wait_for_function(READY_JS, arg="built", timeout=WAIT_MS)
+    assert page.evaluate("() => Bokeh.documents[0].get_model_by_name('never')") is None
+    html = page.content()
+    assert "ZeroDivisionError" not in html and "Traceback" not in html and "half_built.py" not in html
+    wait_until(lambda: logged(server, re.escape(where)), what="the build's traceback in the log")
+    assert len(logged(server, re.escape(where))) == 1, server.log_tail(40)
+    errors = logged(server, "ERROR .*/half_built")
+    assert len(errors) == 1 and "App /half_built failed to build the document of session" in errors[0], errors
+
+    with urllib.request.urlopen(f"{server.app_url('half_built')}/autoload.js?bokeh-autoload-element=el", timeout=30) as js:
+        assert js.status == 200
+        body = js.read().decode()
+    assert "ZeroDivisionError" not in body and "half_built.py" not in body
+
+    # one build per session, each logged once: the page's and autoload.js's (bokeh.client's: test_client.py)
+    wait_until(lambda: len(logged(server, re.escape(where))) == 2, what="two builds logged")
+    assert len(logged(server, "ERROR .*/half_built")) == 2, server.log_tail(60)
+    assert not logged(server, "Internal Server Error"), server.log_tail(60)

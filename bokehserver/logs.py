@@ -37,12 +37,13 @@ def configure(level: str | None = None, fmt: str | None = None, filename: str | 
     """
     logging.captureWarnings(True)
     root = logging.getLogger()
+    unconfigured = not _handlers_reached(logging.getLogger("bokehserver"))  # (bokeh gives its own logger a handler)
     if filename:
         root.addHandler(logging.FileHandler(filename))
-    elif not any(_handlers_reached(logging.getLogger(name)) for name in _OPERATOR_LOGGERS):
+    elif unconfigured:
         root.addHandler(logging.StreamHandler())
-        if level is None:
-            level = "info"
+    if unconfigured and level is None:
+        level = "info"
     if level is not None:
         value = logging.DEBUG if level == "trace" else getattr(logging, level.upper())
         for name in ("bokehserver", "bokeh"):
@@ -50,5 +51,5 @@ def configure(level: str | None = None, fmt: str | None = None, filename: str | 
     formatter = logging.Formatter(fmt or DEFAULT_FORMAT)
     for name in _OPERATOR_LOGGERS:
         for handler in _handlers_reached(logging.getLogger(name)):
-            if fmt or handler.formatter is None:
+            if fmt or unconfigured or handler.formatter is None:
                 handler.setFormatter(formatter)

@@ -11,12 +11,12 @@ from bokeh.application import Application
 from bokeh.application.application import ServerContext, SessionContext
 from bokeh.document import Document
 from bokeh.protocol.exceptions import ProtocolError
-from bokeh.settings import settings as bokeh_settings
 from bokeh.util.token import get_token_payload
 
 from . import _compat, conf, signals
 from .access import login_key_of, owner_in
 from .app_code import Lane
+from .building import build_document
 from .callbacks import ServerCallbacks
 from .ending import ENDED_CLOSE_CODE, EndedSessions, close_reason, show_notice
 from .records import SessionRecords
@@ -284,7 +284,7 @@ class ApplicationContext:
                 logger.exception("Error in on_session_created hook of app %s (session %s)", self._url, session_id)
         try:
             with _compat.bind_curdoc(doc):
-                await lane.run(self._initialize_document, doc, session_id)
+                await lane.run(build_document, self._application, doc, self._url, session_id)
         except BaseException:  # cancelled, or the server's own failure: no session
             lane.release()
             raise
@@ -310,27 +310,6 @@ class ApplicationContext:
         signals.send(signals.session_created, ApplicationContext, session=session, app_path=self._url,
                      request=context.request)
         return session
-
-    def _initialize_document(self, doc: Document, session_id: str) -> None:
-        """Run every handler on the new document; a failing one is logged once, with its traceback.
-
-        As under bokeh serve, the session keeps what the app built before it failed, and the
-        page, autoload.js and a bokeh.client pull all get that document: the error and its
-        traceback go to the log only, never to the client. (bokeh's own
-        ``Application.initialize_document`` would log a script's failure a second time.)
-        """
-        for handler in self._application.handlers:
-            try:
-                handler.modify_document(doc)
-            except Exception:  # a modify_doc (FunctionHandler) raises; scripts and notebooks set ``failed``
-                logger.exception("App %s failed to build the document of session %s; it keeps what was built",
-                                 self._url, session_id)
-                continue
-            if handler.failed:
-                logger.error("App %s failed to build the document of session %s; it keeps what was built\n%s",
-                             self._url, session_id, (handler.error_detail or handler.error or "").rstrip())
-        if bokeh_settings.perform_document_validation():
-            doc.validate()
 
     async def discard_session(self, session: ServerSession, *, force: bool = False) -> bool:
         """Destroy ``session`` if it still deserves it (or ``force``), then run the destroy hooks.

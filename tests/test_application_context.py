@@ -175,6 +175,29 @@ async def test_failing_modify_doc_keeps_what_was_built_and_is_logged_once(caplog
     await _stop(ctx)
 
 
+async def test_an_application_subclass_builds_with_its_own_initialize_document(caplog):
+    steps: list[str] = []
+
+    class Around(Application):  # as Panel's Application does work around the handlers
+        def initialize_document(self, doc):
+            steps.append("before")
+            try:
+                super().initialize_document(doc)
+            finally:
+                steps.append("after")
+
+    def modify_doc(doc):
+        doc.add_root(Div(name="built"))
+        raise ZeroDivisionError("app bug")
+
+    ctx = ApplicationContext(Around(FunctionHandler(modify_doc)), url="/around")
+    session = await ctx.create_session_if_needed("a1")
+    assert steps == ["before", "after"]
+    assert [root.name for root in session.document.roots] == ["built"]
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+    await _stop(ctx)
+
+
 async def test_expired_script_sessions_release_their_modules():
     import sys
 

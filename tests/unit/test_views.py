@@ -452,7 +452,7 @@ async def test_script_app_that_fails_to_run_or_compile_gets_its_page_and_one_err
     [session] = server.get_sessions(route)
     assert len(session.document.roots) == roots
     # once per session (a script that cannot even compile is also reported once when it is loaded)
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "bokehserver.application_context"]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "bokehserver.building"]
     assert len(errors) == 1 and str(script) in errors[0].getMessage(), [r.getMessage() for r in errors]
     assert (await client.get("/app")).status_code == 200
 

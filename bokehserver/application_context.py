@@ -288,6 +288,7 @@ class ApplicationContext:
         except BaseException:  # cancelled, or the server's own failure: no session
             lane.release()
             raise
+        _compat.connect_panel_onload(doc, self._application)
         session = ServerSession(
             session_id,
             doc,

@@ -63,6 +63,10 @@ DEFAULTS: dict[str, Any] = {
     "REDIRECT_ROOT": True,
     # A Django template name for the index, instead of bokehserver/app_index.html.
     "INDEX_TEMPLATE": None,
+    # App pages and autoload.js may be shown in a frame of another page, as bokeh serve's are
+    # (they are exempt from XFrameOptionsMiddleware). False leaves them to the site's
+    # X_FRAME_OPTIONS like every other page; the site's own pages always are.
+    "FRAME_APP_PAGES": True,
     # Favicon file; "none" disables /favicon.ico.
     "ICO_PATH": None,
     # Django auth in front of apps: True for every app, or a list of app paths (shorthand for

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from django.urls import register_converter
 
 from . import registry
+from .extensions import EXTENSION_NAME, extension_folder
 from .static import is_bokehjs_file
 
 if TYPE_CHECKING:
@@ -101,6 +102,20 @@ class BokehJSFileConverter:
         return str(value)
 
 
+class ExtensionConverter:
+    """The name of a Bokeh extension whose files are served (``panel``): anything else is not ours."""
+
+    regex = EXTENSION_NAME
+
+    def to_python(self, value: str) -> str:
+        if extension_folder(value) is None:
+            raise ValueError(f"{value!r} is not a loaded Bokeh extension")
+        return value
+
+    def to_url(self, value: str) -> str:
+        return str(value)
+
+
 class FaviconConverter:
     """``favicon.ico``, unless ``ICO_PATH`` is ``"none"``."""
 
@@ -122,6 +137,7 @@ CONVERTERS = {
     "bokeh_index": IndexConverter,
     "bokeh_extra": ExtraConverter,
     "bokehjs_file": BokehJSFileConverter,
+    "bokeh_extension": ExtensionConverter,
     "bokeh_favicon": FaviconConverter,
 }
 _registered = False

@@ -3,7 +3,8 @@
 Pages use the site's ``STATIC_URL`` when ``BokehJSFinder`` is configured (so no URL of the site
 is claimed); otherwise, and for unminified BokehJS, bokeh serve's URLs under the prefix:
 ``<include point><prefix>/static/js/bokeh.min.js?v=<sha>``. ``BOKEH_RESOURCES=cdn`` or
-``inline`` is honoured as by bokeh serve.
+``inline`` is honoured as by bokeh serve. Bokeh extensions' bundles load from
+``<include point><prefix>/static/extensions/<name>/`` (see ``extensions.py``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bokeh.embed.bundle import URL, Bundle, bundle_for_objs_and_resources
 from bokeh.resources import Resources
 from bokeh.settings import settings as bokeh_settings
 
+from .extensions import extension_url
 from .static import append_version, bokehjs_root
 from .staticfiles import STATIC_PREFIX, uses_staticfiles
 
@@ -49,10 +51,14 @@ def bokehjs_bundle(web_app: BokehASGI, mount: str = "/", absolute_url: str | Non
 
     def url(location: object) -> URL:
         text = str(location)
-        if not text.startswith(root):
-            return URL(text)  # a URL a model asks for, or an extension's file
-        relative = PurePath(text[len(root):]).as_posix()
-        found = _static_url(relative) or own_static + append_version(relative)
+        if text.startswith(root):
+            relative = PurePath(text[len(root):]).as_posix()
+            found = _static_url(relative) or own_static + append_version(relative)
+        else:
+            extension = extension_url(text)
+            if extension is None:
+                return URL(text)  # a URL a model asks for
+            found = own_static + extension
         return URL(urljoin(absolute_url, found) if absolute_url else found)
 
     return Bundle(

@@ -67,14 +67,19 @@ def is_bokehjs_file(relative: str) -> bool:
     return True
 
 
-def append_version(path: str) -> str:
-    """Add ``?v=<sha512>`` to a BokehJS path, as bokeh serve's URLs carry (none in dev mode)."""
+def append_version(path: str, root: Path | str | None = None, url: str | None = None) -> str:
+    """Add ``?v=<sha512>`` to the URL of a file, as bokeh serve's URLs carry (none in dev mode).
+
+    ``path`` is relative to ``root`` (BokehJS's folder by default); ``url`` is the URL to version
+    when it is not ``path`` itself.
+    """
+    url = path if url is None else url
     if bokeh_settings.dev:
-        return path
+        return url
     try:
-        return f"{path}?v={load_static(bokehjs_root(), path).sha512}"
+        return f"{url}?v={load_static(bokehjs_root() if root is None else root, path).sha512}"
     except Http404:
-        return path
+        return url
 
 
 def serve_file(request: HttpRequest, root: Path | str, relative: str) -> HttpResponse:

@@ -17,10 +17,12 @@ from django.urls import path, re_path
 
 from . import views
 from .converters import register_converters
+from .extensions import EXTENSION_NAME
 
 app_name = "bokehserver"
 
-__all__ = ("app_url_path", "app_urlpatterns", "per_app_patterns", "toplevel_patterns", "urlpatterns", "websocket_routes")
+__all__ = ("app_url_path", "app_urlpatterns", "extension_patterns", "per_app_patterns", "toplevel_patterns",
+           "urlpatterns", "websocket_routes")
 
 # Endpoints under each app's path, as (regex after the app path, endpoint name).
 per_app_patterns: list[tuple[str, str]] = [
@@ -37,8 +39,14 @@ toplevel_patterns: list[tuple[str, str]] = [
     (r"/static/(?P<file_path>.*)", "static"),
 ]
 
+# Bokeh extensions' files under the prefix, whatever app is served at its root (bokeh serve's URLs).
+extension_patterns: list[tuple[str, str]] = [
+    (rf"/static/extensions/(?P<name>{EXTENSION_NAME})/(?P<file_path>.*)", "extension"),
+]
+
 _HTTP_VIEWS = {"page": views.page, "index": views.page, "ws": views.websocket_endpoint, "metadata": views.metadata,
-               "autoload": views.autoload_js, "static": views.static}
+               "autoload": views.autoload_js, "static": views.static,
+               "extension": views.extension_static}
 
 
 def _normalize_prefix(prefix: str | None) -> str:
@@ -57,7 +65,9 @@ def _join(base: str, suffix: str) -> str:
 def _app_regexes(app_paths: Iterable[str], prefix: str | None) -> list[tuple[str, str, str]]:
     """(full regex without the leading slash, endpoint, captured app path) for every endpoint."""
     prefix = _normalize_prefix(prefix)
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, str, str]] = [
+        (_join(prefix, suffix), endpoint, prefix.lstrip("/")) for suffix, endpoint in extension_patterns
+    ]
     app_paths = set(app_paths)
     for app_path in sorted(app_paths, key=len, reverse=True):
         base = prefix + ("" if app_path == "/" else app_path)
@@ -108,6 +118,8 @@ urlpatterns = [
     path("<bokeh_app:app_path>ws", views.websocket_endpoint, name="ws"),
     path("<bokeh_app:app_path>metadata", views.metadata, name="metadata"),
     path("<bokeh_app:app_path>autoload.js", views.autoload_js, name="autoload"),
+    path("<bokeh_prefix:app_path>static/extensions/<bokeh_extension:name>/<path:file_path>", views.extension_static,
+         name="extension_static"),
     path("<bokeh_app:app_path>static/<path:file_path>", views.static, name="app_static"),
     path("<bokeh_prefix:app_path>static/<bokehjs_file:file_path>", views.static, name="static"),
     path("<bokeh_page:app_path>", views.page, name="page"),

@@ -37,11 +37,12 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from . import registry
+from . import conf, registry
 from .access import USER_KEY, owner_in, owner_of
 from .app_code import is_async_callable
 from .application_context import ApplicationContext, ApplicationError, LimitReached, SessionEnded
 from .asgi import BokehASGI
+from .extensions import serve_extension_file
 from .pages import render_app_page
 from .request_data import RequestProxy, token_payload
 from .resources import bokehjs_bundle
@@ -50,7 +51,7 @@ from .static import bokehjs_root, serve_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("autoload_js", "favicon", "metadata", "page", "static", "websocket_endpoint")
+__all__ = ("autoload_js", "extension_static", "favicon", "metadata", "page", "static", "websocket_endpoint")
 
 # what bokeh's server_document() generates, and any id a page author would write
 ELEMENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
@@ -219,7 +220,14 @@ async def page(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> H
     mount = _mount(request, app_path)
     favicon = None if web_app.ico_path == "none" else f"{mount}favicon.ico"
     html = render_app_page(request, session, bokehjs_bundle(web_app, mount), context.url, favicon)
-    return HttpResponse(html, content_type="text/html; charset=utf-8")
+    return _framable(HttpResponse(html, content_type="text/html; charset=utf-8"))
+
+
+def _framable(response: HttpResponse) -> HttpResponse:
+    """Exempt an app page or autoload.js from XFrameOptionsMiddleware unless ``FRAME_APP_PAGES`` is off."""
+    if conf.get("FRAME_APP_PAGES"):
+        response.xframe_options_exempt = True  # type: ignore[attr-defined]  (what @xframe_options_exempt sets)
+    return response
 
 
 def _index(request: HttpRequest, web_app: BokehASGI, mount: str) -> HttpResponse:
@@ -293,7 +301,7 @@ async def autoload_js(request: HttpRequest, app_path: str = "", **url_kwargs: An
     render_items = [RenderItem(token=session.token, elementid=element_id, use_for_title=False)]
     bundle.add(Script(script_for_render_items({}, render_items, app_path=app_url, absolute_url=absolute_url)))
     js = AUTOLOAD_JS.render(bundle=bundle, elementid=element_id)
-    return _cors(HttpResponse(js, content_type="application/javascript"), request)
+    return _framable(_cors(HttpResponse(js, content_type="application/javascript"), request))
 
 
 def _refusal_script(element_id: str, message: str) -> HttpResponse:
@@ -332,6 +340,14 @@ async def static(request: HttpRequest, file_path: str, app_path: str | None = No
     app_static = context.application.static_path if context is not None else None
     root = app_static or bokehjs_root()
     return serve_file(request, root, file_path)
+
+
+async def extension_static(request: HttpRequest, name: str, file_path: str, app_path: str | None = None,
+                           **url_kwargs: Any) -> HttpResponse:
+    """A file of the Bokeh extension ``name`` (Panel's bundle, its styles...), at bokeh serve's URL."""
+    if _web_application().route_for(app_path) is None:
+        raise Http404("outside the Bokeh prefix")
+    return serve_extension_file(request, name, file_path)
 
 
 def websocket_endpoint(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> HttpResponse:

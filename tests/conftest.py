@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: free ports, optional services, a real runbokeh, headless Chromium."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -48,10 +49,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _service_missing(reason: str) -> NoReturn:
-    """Skip the test, or fail it when CI promised every service (BOKEHSERVER_REQUIRE_SERVICES=1)."""
-    if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_SERVICES_ENV}=1, so a missing service is a failure)", pytrace=False)
+# Optional Python extras a test needs: required only where BOKEHSERVER_REQUIRE_SERVICES names them
+# ("1,panel"), since "1" promises the machine's services (Chromium, Redis), not every extra.
+OPTIONAL_EXTRAS = ("panel",)
+
+
+def _service_missing(reason: str, name: str = "") -> NoReturn:
+    """Skip the test, or fail it when CI promised the service (BOKEHSERVER_REQUIRE_SERVICES=1, or
+    naming an optional extra: BOKEHSERVER_REQUIRE_SERVICES=1,panel)."""
+    promised = [word.strip() for word in os.environ.get(REQUIRE_SERVICES_ENV, "").split(",")]
+    if (name in promised) if name in OPTIONAL_EXTRAS else ("1" in promised):
+        value = os.environ[REQUIRE_SERVICES_ENV]
+        pytest.fail(f"{reason} ({REQUIRE_SERVICES_ENV}={value}, so a missing service is a failure)", pytrace=False)
     pytest.skip(reason)
 
 
@@ -79,7 +88,8 @@ def _redis_answers(host: str, port: int) -> bool:
 def require_service(name: str) -> str:
     """Return how to reach the external service ``name``, or skip (CI: fail) saying what to install.
 
-    ``"chromium"`` returns the browser executable, ``"redis"`` a ``redis://`` URL.
+    ``"chromium"`` returns the browser executable, ``"redis"`` a ``redis://`` URL, ``"node"`` the
+    Node.js executable, ``"panel"`` its name.
     """
     if name == "chromium":
         try:
@@ -100,7 +110,18 @@ def require_service(name: str) -> str:
                 f"redis-server --bind {REDIS_HOST} --port {REDIS_PORT} --save '' --daemonize yes"
             )
         return f"redis://{REDIS_HOST}:{REDIS_PORT}"
-    raise ValueError(f"unknown service {name!r}; known: 'chromium', 'redis'")
+    if name == "node":
+        path = shutil.which("node")
+        if path is None:
+            _service_missing("Node.js is not installed (bokeh compiles custom models' TypeScript with it): "
+                             "apt-get install nodejs")
+        return path
+    if name == "panel":
+        # found, not imported: Panel's models would join every page this process bundles
+        if importlib.util.find_spec("panel") is None:
+            _service_missing("Panel is not installed: pip install -e '.[panel]' (CI's panel combination has it)", name)
+        return "panel"
+    raise ValueError(f"unknown service {name!r}; known: 'chromium', 'redis', 'node', 'panel'")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -195,3 +195,45 @@ def test_an_asgi_application_not_built_by_bokehserver_is_served_with_a_warning(r
         server, _ = run(str(EXAMPLES / "sliders.py"))
     assert server.asgi_application.wrapped is plain.application
     assert any("plain_asgi.application" in r.getMessage() and "cannot connect" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("args", "replacement"), [
+    (["--auth-module", "auth.py"], "BOKEHSERVER['ACCESS']"),
+    (["--enable-xsrf-cookies"], "CsrfViewMiddleware"),
+    (["--cookie-secret", "s3cret"], "SECRET_KEY"),
+    (["--num-procs", "4"], "Redis channel layer"),
+    (["--use-xheaders"], "--proxy-headers"),
+    (["--include-headers", "X-User"], "BOKEHSERVER['INCLUDE_HEADERS']"),
+    (["--dev"], "restart runbokeh"),
+])
+def test_bokeh_serve_options_replaced_by_the_site_are_refused_with_their_replacement(run, args, replacement):
+    with pytest.raises(CommandError) as refused:
+        run(str(EXAMPLES / "sliders.py"), *args)
+    message = str(refused.value)
+    assert f"{args[0]} is a bokeh serve option runbokeh does not take" in message
+    assert replacement in message
+    assert FakeServer.instances == []
+
+
+def test_help_lists_every_replaced_option_with_its_replacement():
+    from bokehserver.management.serve_options import REPLACED_OPTIONS
+
+    command = runbokeh.Command()
+    help_text = " ".join(command.create_parser("manage.py", "runbokeh").format_help().split())
+    for option, (_, replacement) in REPLACED_OPTIONS.items():
+        assert option in help_text
+        assert " ".join(replacement.split()) in help_text
+
+
+def test_every_bokeh_serve_option_is_taken_or_refused_with_a_replacement():
+    from bokeh.command.subcommands.serve import Serve
+
+    from bokehserver.management.serve_options import REPLACED_OPTIONS
+
+    parser = runbokeh.Command().create_parser("manage.py", "runbokeh")
+    taken = {option for action in parser._actions for option in action.option_strings}
+    served = {name for names, _ in Serve.args for name in ((names,) if isinstance(names, str) else names)
+              if name.startswith("--")}
+    missing = served - taken - {"--log-file", "--log-format"}  # logging: the site's LOGGING
+    assert missing == set()
+    assert set(REPLACED_OPTIONS) <= served

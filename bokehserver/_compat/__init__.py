@@ -1,10 +1,11 @@
-"""Every touch of a private name of bokeh, daphne, autobahn or Twisted lives in this package.
+"""Every touch of a private name of bokeh, daphne, autobahn, Twisted or Panel lives in this package.
 
 Each replacement of a dependency's internals checks the versions it was proven on
 (``versions.PROVEN``) and keeps the dependency's own behaviour elsewhere. Sessions' documents,
 session contexts and lifecycle hooks are here; ``curdoc`` binds ``curdoc()``, ``fast_models``
 builds models faster, ``daphne`` and ``reactor`` hold what the daphne server changes, and what an
-application tells plain daphne about its sockets (limits, close reasons).
+application tells plain daphne about its sockets (limits, close reasons); ``extensions`` reads
+bokeh's registry of extension folders and ``panel`` runs Panel's ``onload`` callbacks.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bokeh.document import Document
 
 from .curdoc import bind_curdoc, install_curdoc_binding, unlocked_proxy
 from .fast_models import bokehs_own_models, install_fast_models
+from .panel import connect_panel_onload
 from .versions import proven
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ __all__ = (
     "SessionDestroyedHandler",
     "bind_curdoc",
     "complete_session_context",
+    "connect_panel_onload",
     "bokehs_own_models",
     "install_curdoc_binding",
     "install_fast_models",

@@ -39,6 +39,14 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "bokeh's abstract SessionContext, subclassed for bokehserver's sessions",
         {"bokeh": ">=3.6,<3.11"},
     ),
+    "extension registry": (
+        "bokeh's registry of Bokeh extensions' file folders and its resolution of their bundles",
+        {"bokeh": ">=3.6,<3.11"},
+    ),
+    "panel onload": (
+        "Panel's scheduling of pn.state.onload callbacks, connected to a session's document as panel serve does",
+        {"panel": ">=1.9,<1.10"},
+    ),
     "frame writes": (
         "autobahn's per-frame sends, bypassed to write a whole Bokeh message at once",
         {"autobahn": ">=24.4.2,<26.12", "twisted": ">=24.3,<26.11"},

@@ -195,5 +195,21 @@ def test_autoload_embed_on_a_foreign_page_is_interactive(server, foreign_site, c
     assert chromium_page.errors == []
 
 
+def test_an_app_page_framed_by_a_page_of_another_origin_works(server, foreign_site, chromium_page):
+    app_url = server.app_url("sliders")
+    foreign_site.html = (f'<!DOCTYPE html><title>framing</title><link rel="icon" href="data:,"><h1 id="foreign-heading">Framed</h1>'
+                         f'<iframe id="app" src="{app_url}" width="900" height="700"></iframe>')
+    page = chromium_page.page
+    page.goto(foreign_site.url)
+    page.locator("#app").wait_for(timeout=WAIT_MS)
+    frame = page.frame(url=app_url)
+    assert frame is not None
+    frame.wait_for_function(DOCUMENT_READY_JS, arg="source", timeout=WAIT_MS)
+    wait_for_canvas(frame)
+
+    move_amplitude_and_wait(frame)
+    assert chromium_page.errors == []
+
+
 def test_server_log_shows_no_errors(server):
     assert server.log_problems() == [], server.log_tail(80)

@@ -27,6 +27,8 @@ def test_every_installed_dependency_is_within_what_was_proven(caplog):
     for name in versions.PROVEN:
         if name == "curdoc stack" and versions.installed("bokeh") >= Version("3.10"):
             continue  # bokeh 3.10 keeps its own curdoc stack per task: nothing to replace
+        if name == "panel onload" and versions.installed("panel") is None:
+            continue  # Panel is an optional extra: asked only when an app imported it
         assert versions.proven(name), name
     assert caplog.records == []
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from bokehserver import conf, logs
+from bokehserver.management.serve_options import add_replaced_options
 from bokehserver.origins import create_hosts_allowlist
 from bokehserver.registry import AppSpecError, routes_for_paths
 from bokehserver.urls import app_url_path
@@ -70,6 +71,7 @@ class Command(BaseCommand):
         parser.add_argument("--log-file", default=None, metavar="PATH", help="Also write the log to this file")
         parser.add_argument("--args", dest="app_args", nargs="...", default=[], metavar="...",
                             help="Arguments handed to every app as sys.argv[1:] (must come last)")
+        add_replaced_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         logs.configure(options["log_level"], options["log_format"], options["log_file"])

@@ -15,7 +15,8 @@ from bokeh.util.token import get_token_payload
 
 from . import _compat, conf, signals
 from .access import login_key_of, owner_in
-from .app_code import run_app_code
+from .app_code import Lane
+from .building import build_document
 from .callbacks import ServerCallbacks
 from .ending import ENDED_CLOSE_CODE, EndedSessions, close_reason, show_notice
 from .quotas import LimitReached, SessionQuotas
@@ -33,7 +34,10 @@ __all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "Boke
 
 
 class ApplicationError(Exception):
-    """The app's code failed while building a session's document."""
+    """Reserved for an app failure that leaves nothing to serve.
+
+    Building a document never raises it: a session keeps what its app built before failing.
+    """
 
 
 class SessionEnded(Exception):
@@ -126,9 +130,9 @@ class BokehSessionContext(SessionContext):
 _compat.complete_session_context(BokehSessionContext)
 
 
-async def _call_hook(handler: Any, name: str, context: Any) -> None:
-    """Run one handler's hook: sync hooks off the loop, async ones awaited on it."""
-    await run_app_code(_compat.hook_function(handler, name), context)
+async def _call_hook(lane: Lane, handler: Any, name: str, context: Any) -> None:
+    """Run one handler's hook: sync hooks on ``lane``'s thread, async ones awaited on the loop."""
+    await lane.run(_compat.hook_function(handler, name), context)
 
 
 class ApplicationContext:
@@ -157,7 +161,8 @@ class ApplicationContext:
         self._session_contexts: dict[str, BokehSessionContext] = {}
         self._ended = EndedSessions()
         self._server_context = BokehServerContext(self)
-        self.server_callbacks = ServerCallbacks(lambda: self._worker, f"app {url}")
+        self._lane = Lane()  # server hooks and server callbacks: one thread, as for a session
+        self.server_callbacks = ServerCallbacks(lambda: self._worker, f"app {url}", self._lane)
         if not any(isinstance(h, _compat.SessionDestroyedHandler) for h in application.handlers):
             application.add(_compat.SessionDestroyedHandler())
 
@@ -226,7 +231,7 @@ class ApplicationContext:
     async def _run_server_hook(self, name: str) -> None:
         for handler in self._application.handlers:
             try:
-                await _call_hook(handler, name, self._server_context)
+                await _call_hook(self._lane, handler, name, self._server_context)
             except Exception:
                 logger.exception("Error in %s hook of app %s", name, self._url)
 
@@ -236,7 +241,6 @@ class ApplicationContext:
         """Return the live session ``session_id``, building it (hooks, then ``modify_doc``) if new.
 
         Raises:
-            ApplicationError: the app's code failed; no session is kept.
             LimitReached: the app has MAX_SESSIONS_PER_APP sessions already, or the requesting user
                 or address its MAX_SESSIONS_PER_USER/MAX_SESSIONS_PER_ADDRESS.
         """
@@ -279,13 +283,18 @@ class ApplicationContext:
             context._request = request.with_payload(payload)
         context._token = token
         _compat.set_session_context(doc, context)
+        lane = Lane()
         for handler in self._application.handlers:
             try:
-                await _call_hook(handler, "on_session_created", context)
+                await _call_hook(lane, handler, "on_session_created", context)
             except Exception:
                 logger.exception("Error in on_session_created hook of app %s (session %s)", self._url, session_id)
-        with _compat.bind_curdoc(doc):
-            await run_app_code(self._initialize_document, doc, session_id)
+        try:
+            with _compat.bind_curdoc(doc):
+                await lane.run(build_document, self._application, doc, self._url, session_id)
+        except BaseException:  # cancelled, or the server's own failure: no session
+            lane.release()
+            raise
         _compat.connect_panel_onload(doc, self._application)
         session = ServerSession(
             session_id,
@@ -294,6 +303,7 @@ class ApplicationContext:
             token,
             worker=self._worker,
             label=f"{self._url} session {session_id}",
+            lane=lane,
         )
         session.owner = owner_in(get_token_payload(token)) if token else None
         if session.owner is not None and request is not None:
@@ -308,19 +318,6 @@ class ApplicationContext:
         signals.send(signals.session_created, ApplicationContext, session=session, app_path=self._url,
                      request=context.request)
         return session
-
-    def _initialize_document(self, doc: Document, session_id: str) -> None:
-        try:
-            self._application.initialize_document(doc)
-        except Exception as exc:
-            logger.exception("App %s failed to build the document of session %s", self._url, session_id)
-            raise ApplicationError(f"{type(exc).__name__}: {exc}") from exc
-        failed = [h for h in self._application.handlers if getattr(h, "failed", False)]
-        if failed:
-            handler = failed[0]
-            logger.error("App %s failed to build the document of session %s: %s\n%s",
-                         self._url, session_id, handler.error, handler.error_detail)
-            raise ApplicationError(handler.error or "application handler failed")
 
     async def discard_session(self, session: ServerSession, *, force: bool = False) -> bool:
         """Destroy ``session`` if it still deserves it (or ``force``), then run the destroy hooks.
@@ -343,9 +340,10 @@ class ApplicationContext:
         if context is not None:
             for handler in self._application.handlers:
                 try:
-                    await _call_hook(handler, "on_session_destroyed", context)
+                    await _call_hook(session.lane, handler, "on_session_destroyed", context)
                 except Exception:
                     logger.exception("Error in on_session_destroyed hook of app %s (session %s)", self._url, session.id)
+        session.lane.release()
         return True
 
     async def end_session(self, session: ServerSession, reason: str) -> bool:

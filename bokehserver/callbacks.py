@@ -17,7 +17,7 @@ from bokeh.server.callbacks import SessionCallback as _BokehSessionCallback
 from bokeh.server.callbacks import TimeoutCallback as _BokehTimeout
 from bokeh.util.serialization import make_id
 
-from .app_code import run_app_code
+from .app_code import Lane
 from .worker import Worker, next_deadline
 
 logger = logging.getLogger(__name__)
@@ -180,19 +180,16 @@ class CallbackGroup:
             next_at = next_deadline(next_at, period, loop.time())
 
 
-async def _run_plain(callback: _BokehSessionCallback) -> None:
-    await run_app_code(callback.callback)
-
-
 class ServerCallbacks:
     """Callbacks of a whole app rather than one session, for ``server_lifecycle.py``.
 
     Created lazily on the running loop; they live until the server stops.
     """
 
-    def __init__(self, worker_getter: Callable[[], Worker], label: str) -> None:
+    def __init__(self, worker_getter: Callable[[], Worker], label: str, lane: Lane | None = None) -> None:
         self._worker_getter = worker_getter
         self._label = label
+        self._lane = lane or Lane()
         self._group: CallbackGroup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -205,8 +202,11 @@ class ServerCallbacks:
             loop = self._loop
             if loop is None:
                 loop = asyncio.get_running_loop()
-            self._group = CallbackGroup(self._worker_getter(), loop, _run_plain, self._label)
+            self._group = CallbackGroup(self._worker_getter(), loop, self._run, self._label)
         return self._group
+
+    async def _run(self, callback: _BokehSessionCallback) -> None:
+        await self._lane.run(callback.callback)
 
     def reset(self) -> None:
         """Forget every callback (the worker that ran them has stopped)."""

@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import _compat, conf, registry, signals
 from .access import owner_in, owner_of, websocket_user
-from .application_context import ApplicationContext, ApplicationError, LimitReached, SessionEnded
+from .application_context import ApplicationContext, LimitReached, SessionEnded
 from .connection import ServerConnection
 from .ending import close_reason
 from .frames import SEND_FRAMES, Frames
@@ -105,7 +105,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """End the consumer (no groups to leave, and no database to recycle: see ``dispatch``)."""
-        await self.disconnect(message.get("code", 1000))
+        await self.disconnect(message.get("code", 1000), message.get("reason"))
         raise StopConsumer()
 
     async def connect(self) -> None:
@@ -138,9 +138,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except SessionEnded as exc:
             await self._refuse(CloseCode.SESSION_EXPIRED, close_reason(exc.reason))
             return
-        except ApplicationError as exc:
-            await self._refuse(CloseCode.APPLICATION_ERROR, f"application failed: {exc}"[:120])
-            return
         except LimitReached as exc:
             await self._refuse(CloseCode.LIMIT_REACHED, str(exc)[:120])
             return
@@ -155,7 +152,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.receiver = Receiver(protocol)
         self.connection = ServerConnection(protocol, self, context, session)
         self.state = ConnectionState.OPEN
-        logger.debug("WebSocket connection opened for %s session %s", context.url, session.id)
+        logger.info("WebSocket connection opened for %s session %s", context.url, session.id)
         await self.connection.send_message(protocol.create("ACK"))
         signals.send(signals.connection_opened, SessionConsumer, session=session, app_path=context.url, request=request)
 
@@ -279,8 +276,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
         logger.info("Closing relayed websocket to %s: %s (%d)", self.scope.get("path"), reason, code)
         await self._close_quietly(code, reason)
 
-    async def disconnect(self, code: int) -> None:
-        logger.debug("WebSocket connection closed: code=%s", code)
+    async def disconnect(self, code: int, reason: str | None = None) -> None:
+        # a socket refused before or after accept has had its one WARNING line already
+        log = logger.info if self.state is ConnectionState.OPEN and self.connection is not None else logger.debug
+        session = self.connection._session if self.connection is not None else None
+        log("WebSocket connection closed: code=%s, reason=%r (session %s)", code, reason, session and session.id)
         self.state = ConnectionState.CLOSED
         await self._leave_session(code)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 import socket
 import weakref
 from collections.abc import Callable, Sequence
@@ -141,10 +142,14 @@ def _begin_twisted_logging(verbosity: int) -> None:
     _twisted_logging_started = True
     from twisted.logger import STDLibLogObserver, globalLogBeginner
 
+    # Twisted takes over warnings.showwarning, and at low verbosity its observer drops them: the
+    # warnings app code raises must still reach stderr or the logging system (captureWarnings).
+    showwarning = warnings.showwarning
     if verbosity <= 1:
         globalLogBeginner.beginLoggingTo([lambda _: None], redirectStandardIO=False, discardBuffer=True)
     else:
         globalLogBeginner.beginLoggingTo([STDLibLogObserver(daphne.server.__name__)])
+    warnings.showwarning = showwarning
 
 
 class BokehDaphneServer(DaphneServer):
@@ -303,9 +308,11 @@ class BokehDaphneServer(DaphneServer):
                 if transport is not None and transport.connected:
                     transport.abortConnection()
             return
-        for protocol in list(self.connections):
-            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
-                protocol.sendClose(code=SHUTDOWN_CLOSE_CODE, reason="Server shutting down")
+        for protocol in self._open_websockets():
+            protocol.sendClose(code=SHUTDOWN_CLOSE_CODE, reason="Server shutting down")
+
+    def _open_websockets(self) -> list[Any]:
+        return [p for p in self.connections if isinstance(p, WebSocketProtocol) and p.state == p.STATE_OPEN]
 
     async def close(self, wait: bool = True, timeout: float = 5.0) -> None:
         """Stop listening, close connections, end the application instances, stop the web application.
@@ -320,6 +327,9 @@ class BokehDaphneServer(DaphneServer):
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(d.asFuture(loop) for d in self.stop_listening()), return_exceptions=True)
         self.web_application.begin_stop()
+        sessions = len(self.web_application.get_sessions())
+        logger.info("Stopping: no longer listening; closing %d websockets, then ending %d sessions",
+                    len(self._open_websockets()), sessions)
         self.close_connections()
         if wait:
             await self._wait_for(self._websockets_closed, timeout)
@@ -338,6 +348,8 @@ class BokehDaphneServer(DaphneServer):
             await asyncio.wait_for(self.web_application.stop(wait), timeout=(3 * timeout) if wait else None)
         except asyncio.TimeoutError:
             logger.warning("Stopping the Bokeh applications took more than %.0f s; some hooks did not finish", 3 * timeout)
+        else:
+            logger.info("Stopped: %d sessions ended, their hooks and on_server_unloaded ran", sessions)
         self._cancel_timers()
 
     def _websockets_closed(self) -> bool:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from bokeh.protocol.exceptions import ProtocolError
 
+from .app_errors import log_failure
+
 if TYPE_CHECKING:
     from bokeh.protocol.message import Message
 
@@ -23,6 +25,8 @@ class ProtocolHandler:
     async def handle(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | Frames | None:
         """Return the reply to send (a message, or its frames); an app error becomes ERROR.
 
+        The log gets the app's failure with its traceback, a client's bad patch in one line.
+
         Raises:
             ProtocolError: a message type a server does not accept, or a header without a msgid.
         """
@@ -38,8 +42,7 @@ class ProtocolHandler:
         try:
             return await handler(message, connection)
         except Exception as exc:
-            logger.warning("Error handling %s for session %s: %r", msgtype, session.id, exc)
-            logger.debug("Traceback of the %s error", msgtype, exc_info=True)
+            log_failure(logger, exc, "Error handling %s for session %s", msgtype, session.id)
             return connection.error(message, repr(exc))
 
 

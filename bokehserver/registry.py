@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from bokeh.application import Application
 from bokeh.application.handlers import DirectoryHandler, FunctionHandler, NotebookHandler, ScriptHandler
+from bokeh.application.handlers.handler import Handler
 from bokeh.document import Document
 
 if TYPE_CHECKING:
@@ -137,19 +138,38 @@ def routes_for_paths(paths: Sequence[str | os.PathLike[str]], argv: Sequence[str
     return routes
 
 
+class _Unloadable(Handler):
+    """Stands for an app that cannot be loaded: its documents stay empty, and each build says why."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self._reason = error
+
+    @property
+    def failed(self) -> bool:
+        return True
+
+    @property
+    def error(self) -> str:
+        return self._reason
+
+    @property
+    def error_detail(self) -> str:
+        return self._reason
+
+    def modify_document(self, doc: Document) -> None:
+        pass
+
+
 def failed_application(error: str) -> Application:
-    """An app that cannot load: every session request fails with ``error`` (a 500 page)."""
-
-    def modify_doc(doc: Document) -> None:
-        raise AppSpecError(error)
-
-    return Application(FunctionHandler(modify_doc))
+    """An app that cannot load: every session gets an empty document, and the log says why."""
+    return Application(_Unloadable(error))
 
 
 def normalize_routes(apps: Mapping[str, AppSpec], argv: Sequence[str] = ()) -> dict[str, Application]:
     """Check URL paths and build every Application of a ``{path: spec}`` mapping.
 
-    An app that fails to load is logged and served as an error page, so one broken app
+    An app that fails to load is logged and served with empty documents, so one broken app
     does not take the site's other apps down with it.
     """
     routes: dict[str, Application] = {}

@@ -18,7 +18,7 @@ from bokeh.util.serialization import make_id
 from bokeh.util.token import generate_jwt_token
 
 from . import _compat, conf
-from .app_code import run_app_code
+from .app_code import Lane
 from .callbacks import CallbackGroup
 from .frames import Frames, message_frames
 from .worker import Worker
@@ -89,6 +89,7 @@ class ServerSession:
         *,
         worker: Worker | None = None,
         label: str = "",
+        lane: Lane | None = None,
     ) -> None:
         if not session_id:
             raise ValueError("Sessions must have an id")
@@ -99,6 +100,7 @@ class ServerSession:
         self._document = document
         self._loop = io_loop or asyncio.get_running_loop()
         self._label = label or session_id
+        self._lane = lane or Lane()
         self._subscribed: list[ServerConnection] = []
         self._last_unsubscribe_time = time.monotonic()
         self._lock = asyncio.Lock()
@@ -178,6 +180,11 @@ class ServerSession:
             raise RuntimeError("mismatched block_expiration / unblock_expiration")
         self._expiration_blocked_count -= 1
 
+    @property
+    def lane(self) -> Lane:
+        """The thread the session's sync app code runs on (``app_code.Lane``)."""
+        return self._lane
+
     def subscribe(self, connection: ServerConnection) -> None:
         if connection not in self._subscribed:
             self._subscribed.append(connection)
@@ -207,7 +214,7 @@ class ServerSession:
 
         Synchronous ``func`` runs off the loop (``app_code``), a coroutine function on the loop.
         """
-        return await self._locked(run_app_code, func, *args, **kwargs)
+        return await self._locked(self._lane.run, func, *args, **kwargs)
 
     async def with_document_locked_on_loop(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Like ``with_document_locked`` for server code that must run on the loop itself."""
@@ -258,7 +265,7 @@ class ServerSession:
         func = callback.callback
         if getattr(func, "nolock", False):
             with _compat.bind_curdoc(_compat.unlocked_proxy(self._document)):
-                await run_app_code(func)
+                await self._lane.run(func)
             return
         await self.with_document_locked(func)
 

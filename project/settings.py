@@ -133,12 +133,27 @@ BOKEHSERVER = {
 LOGIN_REDIRECT_URL = "/embed/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# Log times in UTC (Django's default zone is America/Chicago, and it sets the process's zone).
+TIME_ZONE = "UTC"
+
+# One format for every line an operator reads: bokehserver, bokeh, Django, daphne, and the
+# warnings app code raises (runbokeh routes them to "py.warnings"). Django's own console handler
+# prints only with DEBUG on; "django" is replaced here so that nothing is printed twice.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "null": {"class": "logging.NullHandler"},
+    },
     "loggers": {
         "bokehserver": {"handlers": ["console"], "level": os.environ.get("BOKEHSERVER_LOG_LEVEL", "INFO")},
+        "bokeh": {"handlers": ["console"], "level": "INFO"},
+        "django": {"handlers": ["console"], "level": "INFO"},
+        # a bad Host header is a client's mistake, not a server error with a traceback (Django's advice)
+        "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
+        "daphne": {"handlers": ["console"], "level": "WARNING"},
+        "py.warnings": {"handlers": ["console"]},
     },
 }

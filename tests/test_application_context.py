@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import abstractmethod
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from packaging.version import Version
 
 from bokehserver import _compat
 from bokehserver._compat import versions
-from bokehserver.application_context import ApplicationContext, ApplicationError, BokehSessionContext
+from bokehserver.application_context import ApplicationContext, BokehSessionContext
 
 from waiting import eventually
 
@@ -159,16 +160,41 @@ async def test_concurrent_requests_for_one_id_build_one_session():
         await _stop(ctx)
 
 
-async def test_failing_modify_doc_raises_application_error_and_keeps_no_session():
+async def test_failing_modify_doc_keeps_what_was_built_and_is_logged_once(caplog):
     def modify_doc(doc):
+        doc.add_root(Div(name="built"))
         raise ZeroDivisionError("app bug")
 
     ctx = ApplicationContext(Application(FunctionHandler(modify_doc)), url="/f")
-    with pytest.raises(ApplicationError, match="app bug"):
-        await ctx.create_session_if_needed("f1")
-    assert ctx.sessions == []
-    with pytest.raises(ApplicationError):
-        await ctx.create_session_if_needed("f1")
+    session = await ctx.create_session_if_needed("f1")
+    assert [root.name for root in session.document.roots] == ["built"]
+    assert ctx.sessions == [session]
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "App /f failed to build the document of session f1" in error.getMessage()
+    assert error.exc_info is not None and error.exc_info[0] is ZeroDivisionError
+    await _stop(ctx)
+
+
+async def test_an_application_subclass_builds_with_its_own_initialize_document(caplog):
+    steps: list[str] = []
+
+    class Around(Application):  # as Panel's Application does work around the handlers
+        def initialize_document(self, doc):
+            steps.append("before")
+            try:
+                super().initialize_document(doc)
+            finally:
+                steps.append("after")
+
+    def modify_doc(doc):
+        doc.add_root(Div(name="built"))
+        raise ZeroDivisionError("app bug")
+
+    ctx = ApplicationContext(Around(FunctionHandler(modify_doc)), url="/around")
+    session = await ctx.create_session_if_needed("a1")
+    assert steps == ["before", "after"]
+    assert [root.name for root in session.document.roots] == ["built"]
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
     await _stop(ctx)
 
 

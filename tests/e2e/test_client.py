@@ -191,3 +191,68 @@ def test_an_empty_array_reaches_the_client(bokeh_server_factory, tmp_path):
 
 def test_server_log_shows_no_errors(server):
     assert server.log_problems() == [], server.log_tail(80)
+
+
+SQLITE_APP = """
+import sqlite3
+
+from bokeh.io import curdoc
+from bokeh.models import Div, Slider
+
+# made while the document is built: sqlite3 refuses it on any other thread
+db = sqlite3.connect(":memory:")
+db.execute("create table changes (value integer)")
+slider = Slider(start=0, end=100, value=0, step=1, name="slider")
+out = Div(name="out", text="0 0")
+
+
+def changed(attr, old, new):
+    db.execute("insert into changes values (?)", (new,))
+    count, total = db.execute("select count(*), sum(value) from changes").fetchone()
+    out.text = f"{count} {total}"
+
+
+slider.on_change("value", changed)
+curdoc().add_root(slider)
+curdoc().add_root(out)
+"""
+
+
+def test_a_thread_bound_object_made_by_the_script_works_in_every_change_of_three_sessions(bokeh_server_factory, tmp_path):
+    script = tmp_path / "sqlite_app.py"
+    script.write_text(SQLITE_APP)
+    server = bokeh_server_factory(str(script))
+    with client_sessions(server.app_url) as open_:
+        sessions = [open_("sqlite_app") for _ in range(3)]
+        for value in range(1, 7):
+            for session in sessions:  # the three sessions' changes are in flight together
+                model(session, "slider").value = value
+            expected = f"{value} {sum(range(1, value + 1))}"
+            for session in sessions:
+                assert pump_until(session, lambda s=session: model(s, "out").text == expected), (
+                    f"change {value}: out={model(session, 'out').text!r}\n{server.log_tail(30)}"
+                )
+    assert server.log_problems() == [], server.log_tail(40)
+
+
+HALF_BUILT_APP = """
+from bokeh.io import curdoc
+from bokeh.models import Div
+
+curdoc().add_root(Div(name="built", text="built before the failure"))
+1 / 0
+curdoc().add_root(Div(name="never", text="never built"))
+"""
+
+
+def test_an_app_failing_while_building_gives_a_pull_what_it_built(bokeh_server_factory, tmp_path):
+    script = tmp_path / "half_built.py"
+    script.write_text(HALF_BUILT_APP)
+    server = bokeh_server_factory(str(script))
+    with client_sessions(server.app_url) as open_:
+        session = open_("half_built")
+        assert model(session, "built").text == "built before the failure"
+        assert session.document.select_one({"name": "never"}) is None
+    errors = [line for line in server.log_problems() if "ERROR" in line]
+    assert len(errors) == 1 and "failed to build the document of session" in errors[0], server.log_tail(40)
+    assert server.log_text().count(f'File "{script}", line 6') == 1

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from bokeh.client import ClientSession
+from waiting import wait_until
 
 from .test_browser import move_amplitude_and_wait, open_app, wait_for_canvas
 from .test_client import client_sessions, model, pump_until, y_matches
@@ -157,3 +158,29 @@ def test_refused_websockets_carry_their_close_reason(served):
 
 def test_server_log_shows_no_errors(served):
     assert served.log_problems() == [], served.log_tail(80)
+
+
+def test_runbokeh_on_a_site_without_logging_prints_the_servers_info_lines(site, free_port, server_process, tmp_path):
+    """The site configures no LOGGING: runbokeh prints bokehserver's lines as bokeh serve would, in --log-format."""
+    import re
+    import signal
+
+    port = free_port()
+    command = [*_command("runbokeh", port), "--log-format", "%(asctime)s [%(levelname)s] %(name)s | %(message)s"]
+    server = server_process(command, port=port, cwd=site, log_path=tmp_path / "server.log",
+                            env={"DJANGO_SETTINGS_MODULE": "mysite.settings"}, ready_path="/admin/login/")
+    server.start(timeout=60)
+    try:
+        def pull() -> str:
+            with client_sessions(lambda app: url(server, f"/dashboards/{app}")) as open_session:
+                return open_session("sliders").id
+
+        session_id = in_a_thread(pull)
+        stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+        line = rf"{stamp}\[INFO\] bokehserver\.consumers \| WebSocket connection opened for /sliders session {session_id}$"
+        wait_until(lambda: re.search(line, server.log_text(), re.M), what=f"the opened line in --log-format: {server.log_tail()}")
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+        assert re.search(rf"{stamp}\[INFO\] .* \| Bokeh server process \d+ exits$", server.log_text(), re.M), server.log_tail()
+    finally:
+        server.stop()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 import re
 from pathlib import Path
@@ -403,37 +404,56 @@ async def test_directory_app_page_uses_its_template(web_app, client, bk):
     assert 'href="dirapp/static/style.css"' in html
 
 
-async def test_app_whose_modify_doc_raises_gets_a_500_page_and_others_still_work(web_app, client, bk):
-    server = web_app({"/broken": bk.broken_doc, "/app": bk.slider_doc})
+def half_built_doc(doc) -> None:
+    doc.add_root(Div(name="built", text="built before the failure"))
+    raise RuntimeError("modify_doc exploded on purpose")
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+async def test_app_whose_modify_doc_raises_gets_its_page_with_what_was_built(web_app, client, bk, settings, caplog, debug):
+    settings.DEBUG = debug
+    server = web_app({"/broken": half_built_doc, "/app": bk.slider_doc})
     broken = await client.get("/broken")
-    assert broken.status_code == 500
-    assert "/broken" in broken.content.decode()
-    assert server.get_sessions("/broken") == []
+    assert broken.status_code == 200
+    body = broken.content.decode()
+    assert "exploded on purpose" not in body and "Traceback" not in body  # the log has it, never the client
+    [session] = server.get_sessions("/broken")
+    assert [root.name for root in session.document.roots] == ["built"]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None, [r.getMessage() for r in errors]
     ok = await client.get("/app")
     assert ok.status_code == 200
     assert len(server.get_sessions("/app")) == 1
 
 
-async def test_app_error_text_is_shown_only_in_debug(web_app, client, bk, settings):
-    web_app({"/broken": bk.broken_doc})
-    settings.DEBUG = False
-    assert "exploded on purpose" not in (await client.get("/broken")).content.decode()
-    settings.DEBUG = True
-    assert "exploded on purpose" in (await client.get("/broken")).content.decode()
+async def test_autoload_of_an_app_whose_modify_doc_raises_embeds_what_was_built(web_app, client, bk):
+    server = web_app({"/broken": half_built_doc})
+    response = await client.get("/broken/autoload.js", {"bokeh-autoload-element": "el"})
+    assert response.status_code == 200
+    assert "exploded on purpose" not in response.content.decode()
+    [session] = server.get_sessions("/broken")
+    assert [root.name for root in session.document.roots] == ["built"]
 
 
-@pytest.mark.parametrize(("route", "source"), [
-    ("/boom", "raise RuntimeError('boom at import')\n"),
-    ("/syntax", "def oops(:\n"),
+@pytest.mark.parametrize(("route", "source", "roots"), [
+    ("/boom", "from bokeh.io import curdoc\nfrom bokeh.models import Div\ncurdoc().add_root(Div())\n"
+              "raise RuntimeError('boom at import')\n", 1),
+    ("/syntax", "def oops(:\n", 0),
 ])
-async def test_script_app_that_fails_to_run_or_compile_gets_a_500_page(web_app, client, bk, tmp_path, route, source):
+async def test_script_app_that_fails_to_run_or_compile_gets_its_page_and_one_error_line(
+    web_app, client, bk, tmp_path, caplog, route, source, roots
+):
     script = tmp_path / f"{route.strip('/')}.py"
     script.write_text(source)
     server = web_app({route: script, "/app": bk.slider_doc})
     response = await client.get(route)
-    assert response.status_code == 500
-    assert route in response.content.decode()
-    assert server.get_sessions(route) == []
+    assert response.status_code == 200
+    assert "boom at import" not in response.content.decode() and "oops" not in response.content.decode()
+    [session] = server.get_sessions(route)
+    assert len(session.document.roots) == roots
+    # once per session (a script that cannot even compile is also reported once when it is loaded)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "bokehserver.building"]
+    assert len(errors) == 1 and str(script) in errors[0].getMessage(), [r.getMessage() for r in errors]
     assert (await client.get("/app")).status_code == 200
 
 

@@ -9,14 +9,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bokehserver import conf
+from bokehserver import conf, logs
 from bokehserver.management.serve_options import add_replaced_options
 from bokehserver.origins import create_hosts_allowlist
 from bokehserver.registry import AppSpecError, routes_for_paths
 from bokehserver.urls import app_url_path
 
+logger = logging.getLogger(__name__)
+
 SESSION_ID_MODES = ("unsigned", "signed", "external-signed")
-LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 
 
 class Command(BaseCommand):
@@ -65,16 +66,18 @@ class Command(BaseCommand):
         parser.add_argument("--ico-path", default=None, help="Favicon file, or 'none'")
         parser.add_argument("--show", action="store_true", help="Open each app in a browser")
         parser.add_argument("--glob", action="store_true", help="Expand the file arguments as glob patterns")
-        parser.add_argument("--log-level", choices=LOG_LEVELS, default=None, help="Log level of bokehserver and bokeh")
+        parser.add_argument("--log-level", choices=logs.LOG_LEVELS, default=None,
+                            help="Log level of bokehserver and bokeh (default: the site's LOGGING, else info)")
+        parser.add_argument("--log-format", default=None, metavar="FORMAT",
+                            help=f"logging format of the server's log lines (default: the site's LOGGING, else "
+                                 f"{logs.DEFAULT_FORMAT.replace('%', '%%')!r})")
+        parser.add_argument("--log-file", default=None, metavar="PATH", help="Also write the log to this file")
         parser.add_argument("--args", dest="app_args", nargs="...", default=[], metavar="...",
                             help="Arguments handed to every app as sys.argv[1:] (must come last)")
         add_replaced_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["log_level"]:
-            level = logging.DEBUG if options["log_level"] == "trace" else getattr(logging, options["log_level"].upper())
-            for name in ("bokehserver", "bokeh"):
-                logging.getLogger(name).setLevel(level)
+        logs.configure(options["log_level"], options["log_format"], options["log_file"])
         cfg = conf.get_config()
         port = options["port"] if options["port"] is not None else cfg["PORT"]
         num_procs = self.check_num_procs(options["num_procs"])
@@ -106,6 +109,7 @@ class Command(BaseCommand):
                                    **({"sockets": sockets} if sockets else {}))
         self.stdout.write(f"Starting bokehserver with process id: {os.getpid()}")
         server.run()
+        logger.info("Bokeh server process %d exits", os.getpid())
         if getattr(server, "listen_failure", None):
             raise CommandError(f"could not listen on {address or '0.0.0.0'}:{port}: {server.listen_failure}")
 

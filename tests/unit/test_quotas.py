@@ -81,15 +81,21 @@ async def test_pages_from_one_address_past_the_limit_get_503_and_other_addresses
     assert (await crowded.get("/a")).status_code == 200
 
 
-async def test_a_failed_session_build_gives_its_place_back(web_app, settings):
+async def test_a_half_built_session_holds_its_place_and_a_refused_one_gives_it_back(web_app, settings):
     settings.BOKEHSERVER = {"MAX_SESSIONS_PER_ADDRESS": 1}
 
     def broken(doc):
+        _doc(doc)
         raise RuntimeError("no")
 
-    web_app({"/broken": broken, "/a": _doc})
+    app = web_app({"/broken": broken, "/a": _doc})
     client = FromAddress("10.1.1.1")
-    assert (await client.get("/broken")).status_code == 500
+    assert (await client.get("/broken")).status_code == 200  # served with what it built, as bokeh serve
+    assert (await client.get("/a")).status_code == 503  # and it is a live session like any other
+    [session] = app.get_sessions("/broken")
+    assert await app.expire_session("/broken", session.id)
+    # an ended session's id is refused; the refused build does not keep the address's place
+    assert (await client.get("/broken", {"bokeh-session-id": session.id})).status_code == 403
     assert (await client.get("/a")).status_code == 200
 
 

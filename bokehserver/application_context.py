@@ -29,15 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("ApplicationContext", "ApplicationError", "BokehServerContext", "BokehSessionContext", "LimitReached",
-           "SessionEnded")
-
-
-class ApplicationError(Exception):
-    """Reserved for an app failure that leaves nothing to serve.
-
-    Building a document never raises it: a session keeps what its app built before failing.
-    """
+__all__ = ("ApplicationContext", "BokehServerContext", "BokehSessionContext", "LimitReached", "SessionEnded")
 
 
 class SessionEnded(Exception):

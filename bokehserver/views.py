@@ -21,7 +21,6 @@ from bokeh.util.token import (
     get_session_id,
     get_token_payload,
 )
-from django.conf import settings
 from django.http import (
     Http404,
     HttpRequest,
@@ -40,7 +39,7 @@ from django.views.decorators.http import require_http_methods
 from . import conf, registry
 from .access import USER_KEY, owner_in, owner_of
 from .app_code import is_async_callable
-from .application_context import ApplicationContext, ApplicationError, LimitReached, SessionEnded
+from .application_context import ApplicationContext, LimitReached, SessionEnded
 from .asgi import BokehASGI
 from .extensions import serve_extension_file
 from .pages import render_app_page
@@ -171,15 +170,6 @@ async def _session_for(request: HttpRequest, web_app: BokehASGI, context: Applic
     return session
 
 
-def _app_failed(request: HttpRequest, context: ApplicationContext, exc: Exception) -> HttpResponse:
-    return render(
-        request,
-        "bokehserver/app_error.html",
-        {"app_path": context.url, "error": str(exc) if settings.DEBUG else None},
-        status=500,
-    )
-
-
 def _limit_reached(context: ApplicationContext, exc: LimitReached) -> HttpResponse:
     logger.warning("Refused a session for %s: %s", context.url, exc)
     return HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8")
@@ -214,8 +204,6 @@ async def page(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> H
     except (SessionRefused, SessionEnded) as exc:
         logger.warning("Refused a session for %s: %s", context.url, exc)
         return HttpResponseForbidden(str(exc))
-    except ApplicationError as exc:
-        return _app_failed(request, context, exc)
     except LimitReached as exc:
         return _limit_reached(context, exc)
     mount = _mount(request, app_path)
@@ -290,8 +278,6 @@ async def autoload_js(request: HttpRequest, app_path: str = "", **url_kwargs: An
     except (SessionRefused, SessionEnded) as exc:
         logger.warning("Refused an autoload session for %s: %s", context.url, exc)
         return _cors(_refusal_script(element_id, f"{context.url}: {exc}"), request)
-    except ApplicationError as exc:
-        return _cors(HttpResponse(f"// {context.url} failed: {exc}", status=500, content_type="application/javascript"), request)
     except LimitReached as exc:
         return _cors(_limit_reached(context, exc), request)
     app_url = request.GET.get("bokeh-app-path", "/")

@@ -90,6 +90,11 @@ DEFAULTS: dict[str, Any] = {
     # records missing three heartbeats belong to a process that is gone: shown as ended, and
     # marked ended by any process that still runs.
     "RECORD_HEARTBEAT_MILLISECONDS": 10000,
+    # Records of sessions that ended longer ago than this are deleted (by the heartbeat); None keeps them.
+    "RECORD_RETENTION_SECONDS": 7 * 24 * 3600,
+    # Where the admin's live dashboard (a Bokeh app of bokehserver's own, for staff with view
+    # permission on Bokeh sessions) is served, e.g. "/bokehserver-dashboard"; None: no dashboard.
+    "DASHBOARD_PATH": None,
     # Request data copied into the session token (bokeh serve --include/--exclude-*).
     "INCLUDE_HEADERS": None,
     "EXCLUDE_HEADERS": None,

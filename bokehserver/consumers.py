@@ -234,6 +234,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         if message is None:
             return
+        if self.connection is not None:
+            self.connection.received(self._message_bytes)
         self._message_bytes = 0
         try:
             reply = await self._handler.handle(message, self.connection)

@@ -1,8 +1,11 @@
 """Keeps the BokehSession table in step with the live sessions, off the hot path.
 
-Sessions only mark themselves dirty (a dict write); a worker job writes what changed every
-``RECORD_INTERVAL_MILLISECONDS`` in one thread hop. A database error is logged and the
-changes are retried at the next flush: the server never waits on, or fails for, the database.
+Sessions only mark themselves dirty when they are made, change connections or end (a dict
+write); messages only bump integer counters (``traffic.py``). A worker job writes, every
+``RECORD_INTERVAL_MILLISECONDS``, the dirty rows and the sessions that had traffic since their
+last write, in one thread hop and a fixed handful of bulk queries however many messages passed:
+the write rate is bounded by the interval, not by the traffic. A database error is logged and
+the changes are retried at the next flush: the server never waits on, or fails for, the database.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 
@@ -24,20 +27,44 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("SessionRecords",)
+__all__ = ("Ended", "SessionRecords")
+
+# rows per INSERT/UPDATE statement
+BATCH_SIZE = 500
+
+
+class Ended:
+    """How a session ended, as records store it (the values of ``models.Status``)."""
+
+    LIVE = "live"
+    ADMIN = "admin"
+    UNUSED = "unused"
+    LOGOUT = "logout"
+    LOGIN = "login"
+    STOPPED = "stopped"
+    GONE = "gone"
+    ENDED = "ended"
 
 
 @dataclass
 class _Row:
     app_path: str
     session_id: str
+    owner: str | None
     connections: int
+    traffic: tuple[int, int, int, int]
+    last_activity: float
     created_at: datetime
     destroyed_at: datetime | None = None
+    status: str = Ended.LIVE
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _when(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, timezone.utc)
 
 
 class SessionRecords:
@@ -46,6 +73,8 @@ class SessionRecords:
     def __init__(self) -> None:
         self._dirty: dict[tuple[str, str], _Row] = {}
         self._created: dict[tuple[str, str], datetime] = {}
+        self._live: dict[tuple[str, str], ServerSession] = {}
+        self._written_activity: dict[tuple[str, str], float] = {}
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self._failing = False
@@ -54,15 +83,32 @@ class SessionRecords:
     def created(self, app_path: str, session: ServerSession) -> None:
         key = (app_path, session.id)
         self._created[key] = _now()
+        self._live[key] = session
         self.changed(app_path, session)
 
     def changed(self, app_path: str, session: ServerSession) -> None:
         key = (app_path, session.id)
         created = self._created.setdefault(key, _now())
-        destroyed = _now() if session.destroyed else None
-        self._dirty[key] = _Row(app_path, session.id, session.connection_count, created, destroyed)
-        if destroyed is not None:
+        self._dirty[key] = self._row(app_path, session, created)
+        if session.destroyed:
             self._created.pop(key, None)
+            self._live.pop(key, None)
+
+    @staticmethod
+    def _row(app_path: str, session: Any, created: datetime) -> _Row:
+        destroyed = _now() if session.destroyed else None
+        status = (session.end_status or Ended.ENDED) if destroyed else Ended.LIVE
+        traffic = session.traffic
+        return _Row(app_path, session.id, session.owner, session.connection_count, traffic.snapshot(),
+                    traffic.last_activity, created, destroyed, status)
+
+    def _active(self) -> dict[tuple[str, str], _Row]:
+        """Rows of live sessions whose traffic moved since their last write (and not dirty already)."""
+        rows = {}
+        for key, session in self._live.items():
+            if key not in self._dirty and session.traffic.last_activity > self._written_activity.get(key, 0.0):
+                rows[key] = self._row(key[0], session, self._created[key])
+        return rows
 
     @property
     def pending(self) -> int:
@@ -75,19 +121,26 @@ class SessionRecords:
     async def flush(self) -> int:
         """Write every pending change, and the heartbeat when due; returns how many rows were written."""
         beat = self._heartbeat_due()
-        if not self._dirty and not beat:
+        active = self._active()
+        if not self._dirty and not active and not beat:
             return 0
-        rows, self._dirty = self._dirty, {}
+        rows, self._dirty = {**active, **self._dirty}, {}
         try:
             await sync_to_async(self._write, thread_sensitive=False)(list(rows.values()), beat)
         except Exception as exc:
             for key, row in rows.items():
-                self._dirty.setdefault(key, row)
+                if key not in active:
+                    self._dirty.setdefault(key, row)
             if not self._failing:
                 logger.warning("Could not write %d session records (will retry): %r", len(rows), exc)
             self._failing = True
             return 0
         self._failing = False
+        for key, row in rows.items():
+            if row.destroyed_at is None:
+                self._written_activity[key] = row.last_activity
+            else:
+                self._written_activity.pop(key, None)
         if beat:
             self._last_heartbeat = time.monotonic()
         return len(rows)
@@ -111,38 +164,61 @@ class SessionRecords:
     def _write(self, rows: list[_Row], heartbeat: bool = False) -> None:
         from django.db import close_old_connections, transaction
 
-        from .models import BokehSession
-
         close_old_connections()
         try:
             now = _now()
             with transaction.atomic():
                 if heartbeat:
                     self._beat(now)
-                for row in rows:
-                    BokehSession.objects.update_or_create(
-                        app_path=row.app_path,
-                        session_id=row.session_id,
-                        host=self.host,
-                        pid=self.pid,
-                        defaults={
-                            "connections": row.connections,
-                            "created_at": row.created_at,
-                            "updated_at": now,
-                            "destroyed_at": row.destroyed_at,
-                        },
-                    )
+                if rows:
+                    self._upsert(rows, now)
         finally:
             close_old_connections()
 
+    def _upsert(self, rows: list[_Row], now: datetime) -> None:
+        """Insert new rows and update known ones in bulk: a few queries for any number of rows."""
+        from .models import BokehSession
+
+        mine = BokehSession.objects.filter(host=self.host, pid=self.pid)
+        known: dict[tuple[str, str], int] = {}
+        for start in range(0, len(rows), BATCH_SIZE):
+            ids = {row.session_id for row in rows[start:start + BATCH_SIZE]}
+            for pk, app_path, session_id in mine.filter(session_id__in=ids).values_list("pk", "app_path", "session_id"):
+                known[(app_path, session_id)] = pk
+        users = _users({row.owner for row in rows if row.owner is not None and (row.app_path, row.session_id) not in known})
+        new, changed = [], []
+        for row in rows:
+            record = BokehSession(
+                pk=known.get((row.app_path, row.session_id)), app_path=row.app_path, session_id=row.session_id,
+                host=self.host, pid=self.pid, connections=row.connections, created_at=row.created_at,
+                last_activity=_when(row.last_activity), updated_at=now, destroyed_at=row.destroyed_at,
+                status=row.status,
+            )
+            record.messages_in, record.messages_out, record.bytes_in, record.bytes_out = row.traffic
+            if record.pk is None:
+                record.user_id, record.username = users.get(row.owner or "", (None, ""))
+                new.append(record)
+            else:
+                changed.append(record)
+        if new:
+            BokehSession.objects.bulk_create(new, batch_size=BATCH_SIZE)
+        if changed:
+            BokehSession.objects.bulk_update(changed, _UPDATED_FIELDS, batch_size=BATCH_SIZE)
+
     def _beat(self, now: datetime) -> None:
-        """Refresh this process's live records; end those of processes that stopped refreshing theirs."""
+        """Refresh this process's live records; end those of processes that stopped refreshing theirs;
+        delete records that ended longer ago than RECORD_RETENTION_SECONDS."""
         from .models import BokehSession
 
         BokehSession.objects.filter(host=self.host, pid=self.pid, destroyed_at=None).update(updated_at=now)
-        gone = BokehSession.objects.of_gone_processes().update(destroyed_at=now, connections=0)
+        gone = BokehSession.objects.of_gone_processes().update(destroyed_at=now, connections=0, status=Ended.GONE)
         if gone:
             logger.info("Marked %d session records of server processes that are gone as ended", gone)
+        retention = conf.get("RECORD_RETENTION_SECONDS")
+        if retention is not None:
+            pruned, _ = BokehSession.objects.expired_records(retention).delete()
+            if pruned:
+                logger.info("Deleted %d session records that ended more than %d s ago", pruned, retention)
 
     async def close_orphans(self) -> None:
         """Mark records of processes that stopped as destroyed, in a thread (a server's start job)."""
@@ -177,5 +253,26 @@ class SessionRecords:
         return (
             BokehSession.objects.filter(host=self.host, destroyed_at=None)
             .exclude(pid__in=alive)
-            .update(destroyed_at=_now(), connections=0)
+            .update(destroyed_at=_now(), connections=0, status=Ended.GONE)
         )
+
+
+_UPDATED_FIELDS = ["connections", "messages_in", "messages_out", "bytes_in", "bytes_out", "last_activity",
+                   "updated_at", "destroyed_at", "status"]
+
+
+def _users(owners: set[str]) -> dict[str, tuple[Any, str]]:
+    """Owner id -> (user pk, username) for the owners that still exist, in one query."""
+    if not owners:
+        return {}
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    pks = {}
+    for owner in owners:
+        try:
+            pks[model._meta.pk.to_python(owner)] = owner
+        except Exception:
+            logger.debug("Session owner %r is not a primary key of %s", owner, model.__name__)
+    found = model._default_manager.filter(pk__in=list(pks)).values_list("pk", model.USERNAME_FIELD)
+    return {str(pk): (pk, str(name)) for pk, name in found}

@@ -123,6 +123,8 @@ BOKEHSERVER = {
     "LOGIN_REQUIRED": [p for p in os.environ.get("BOKEHSERVER_LOGIN_REQUIRED", "").split(",") if p],
     # how often each server process refreshes its session records (tests shorten it)
     "RECORD_HEARTBEAT_MILLISECONDS": int(os.environ.get("BOKEHSERVER_RECORD_HEARTBEAT_MS", "10000")),
+    # the admin's live dashboard (staff with view permission on Bokeh sessions)
+    "DASHBOARD_PATH": "/bokehserver-dashboard",
 }
 LOGIN_REDIRECT_URL = "/embed/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

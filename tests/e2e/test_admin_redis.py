@@ -96,7 +96,7 @@ def expire_from_the_other_admin(owner, other, e2e_database) -> str:
         admin = AdminBrowser(other.url)
         admin.post("/admin/login/?next=/admin/", [("username", "boss"), ("password", "secret-pw"), ("next", "/admin/")])
         page = admin.post("/admin/bokehserver/bokehsession/",
-                          [("action", "expire"), ("_selected_action", str(record_id)), ("index", "0")])
+                          [("action", "end_sessions"), ("_selected_action", str(record_id)), ("index", "0")])
 
         with pytest.raises(ConnectionClosed) as closed:
             while True:

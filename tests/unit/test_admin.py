@@ -60,7 +60,7 @@ async def test_expire_action_destroys_the_session_and_runs_its_hooks(web_app, ad
     record = await BokehSession.objects.aget(session_id=session.id)
     response = await admin_client.post(
         reverse("admin:bokehserver_bokehsession_changelist"),
-        {"action": "expire", "_selected_action": [record.pk]},
+        {"action": "end_sessions", "_selected_action": [record.pk]},
         follow=True,
     )
     assert response.status_code == 200
@@ -153,7 +153,7 @@ async def test_expiring_a_session_of_a_gone_process_says_it_already_ended(web_ap
     gone = await _record_of_another_process("gone-session", seconds_since_heartbeat=31)
     response = await admin_client.post(
         reverse("admin:bokehserver_bokehsession_changelist"),
-        {"action": "expire", "_selected_action": [gone.pk]},
+        {"action": "end_sessions", "_selected_action": [gone.pk]},
         follow=True,
     )
     page = response.content.decode()

@@ -103,10 +103,10 @@ class SessionRecords:
                     traffic.last_activity, created, destroyed, status)
 
     def _active(self) -> dict[tuple[str, str], _Row]:
-        """Rows of live sessions whose traffic moved since their last write (and not dirty already)."""
+        """Fresh rows of the live sessions that changed or whose traffic moved since their last write."""
         rows = {}
         for key, session in self._live.items():
-            if key not in self._dirty and session.traffic.last_activity > self._written_activity.get(key, 0.0):
+            if key in self._dirty or session.traffic.last_activity > self._written_activity.get(key, 0.0):
                 rows[key] = self._row(key[0], session, self._created[key])
         return rows
 
@@ -124,13 +124,12 @@ class SessionRecords:
         active = self._active()
         if not self._dirty and not active and not beat:
             return 0
-        rows, self._dirty = {**active, **self._dirty}, {}
+        rows, self._dirty = {**self._dirty, **active}, {}
         try:
             await sync_to_async(self._write, thread_sensitive=False)(list(rows.values()), beat)
         except Exception as exc:
             for key, row in rows.items():
-                if key not in active:
-                    self._dirty.setdefault(key, row)
+                self._dirty.setdefault(key, row)
             if not self._failing:
                 logger.warning("Could not write %d session records (will retry): %r", len(rows), exc)
             self._failing = True

@@ -6,6 +6,7 @@ so no session goes on running without a record. Staff only, as everything in the
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -115,7 +116,10 @@ class BokehSessionAdmin(admin.ModelAdmin):
         extra = dict(extra_context or {})
         record = self.get_object(request, object_id)
         if record is not None and record.live:
-            extra["live_state"] = async_to_sync(read_session)(record, registry.installed_web_application())
+            live = async_to_sync(read_session)(record, registry.installed_web_application())
+            for connection in (live.state or {}).get("connections", ()):
+                connection["opened"] = datetime.fromtimestamp(connection["opened_at"], timezone.utc)
+            extra["live_state"] = live
             extra["app_url"] = self._app_url(record.app_path)
         extra["can_end"] = record is not None and record.live and self.has_end_permission(request)
         return super().change_view(request, object_id, form_url, extra)

@@ -7,6 +7,8 @@ alike, by the access rules), and embedded in the admin's dashboard page.
 """
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -68,6 +70,7 @@ class _Dashboard:
         }
         self.lines: dict[str, Any] = {}
         self.previous: dict[str, tuple[float, int]] = {}
+        self._line(f"{socket.gethostname()}:{os.getpid()}")  # this process always reports: plots never start empty
         doc.title = "Bokeh server dashboard"
         doc.add_root(column(self.totals, table, *self.plots.values()))
         doc.add_periodic_callback(self.refresh, REFRESH_MILLISECONDS)

@@ -126,7 +126,8 @@ class SessionRecords:
             return 0
         rows, self._dirty = {**self._dirty, **active}, {}
         try:
-            await sync_to_async(self._write, thread_sensitive=False)(list(rows.values()), beat)
+            first = {key for key in rows if key not in self._written_activity}
+            await sync_to_async(self._write, thread_sensitive=False)(list(rows.values()), beat, first)
         except Exception as exc:
             for key, row in rows.items():
                 self._dirty.setdefault(key, row)
@@ -160,7 +161,7 @@ class SessionRecords:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def _write(self, rows: list[_Row], heartbeat: bool = False) -> None:
+    def _write(self, rows: list[_Row], heartbeat: bool = False, first_writes: set[tuple[str, str]] | None = None) -> None:
         from django.db import close_old_connections, transaction
 
         close_old_connections()
@@ -170,39 +171,33 @@ class SessionRecords:
                 if heartbeat:
                     self._beat(now)
                 if rows:
-                    self._upsert(rows, now)
+                    self._upsert(rows, now, first_writes if first_writes is not None else
+                                 {(row.app_path, row.session_id) for row in rows})
         finally:
             close_old_connections()
 
-    def _upsert(self, rows: list[_Row], now: datetime) -> None:
-        """Insert new rows and update known ones in bulk: a few queries for any number of rows."""
+    def _upsert(self, rows: list[_Row], now: datetime, first_writes: set[tuple[str, str]]) -> None:
+        """Insert or update every row in bulk (INSERT ... ON CONFLICT DO UPDATE): one statement per batch.
+
+        The owner is looked up (one query) only for rows written for the first time; later writes
+        leave the user and username as they were.
+        """
         from .models import BokehSession
 
-        mine = BokehSession.objects.filter(host=self.host, pid=self.pid)
-        known: dict[tuple[str, str], int] = {}
-        for start in range(0, len(rows), BATCH_SIZE):
-            ids = {row.session_id for row in rows[start:start + BATCH_SIZE]}
-            for pk, app_path, session_id in mine.filter(session_id__in=ids).values_list("pk", "app_path", "session_id"):
-                known[(app_path, session_id)] = pk
-        users = _users({row.owner for row in rows if row.owner is not None and (row.app_path, row.session_id) not in known})
-        new, changed = [], []
+        users = _users({row.owner for row in rows
+                        if row.owner is not None and (row.app_path, row.session_id) in first_writes})
+        records = []
         for row in rows:
             record = BokehSession(
-                pk=known.get((row.app_path, row.session_id)), app_path=row.app_path, session_id=row.session_id,
-                host=self.host, pid=self.pid, connections=row.connections, created_at=row.created_at,
-                last_activity=_when(row.last_activity), updated_at=now, destroyed_at=row.destroyed_at,
-                status=row.status,
+                app_path=row.app_path, session_id=row.session_id, host=self.host, pid=self.pid,
+                connections=row.connections, created_at=row.created_at, last_activity=_when(row.last_activity),
+                updated_at=now, destroyed_at=row.destroyed_at, status=row.status,
             )
             record.messages_in, record.messages_out, record.bytes_in, record.bytes_out = row.traffic
-            if record.pk is None:
-                record.user_id, record.username = users.get(row.owner or "", (None, ""))
-                new.append(record)
-            else:
-                changed.append(record)
-        if new:
-            BokehSession.objects.bulk_create(new, batch_size=BATCH_SIZE)
-        if changed:
-            BokehSession.objects.bulk_update(changed, _UPDATED_FIELDS, batch_size=BATCH_SIZE)
+            record.user_id, record.username = users.get(row.owner or "", (None, ""))
+            records.append(record)
+        BokehSession.objects.bulk_create(records, batch_size=BATCH_SIZE, update_conflicts=True,
+                                         unique_fields=_UNIQUE_FIELDS, update_fields=_UPDATED_FIELDS)
 
     def _beat(self, now: datetime) -> None:
         """Refresh this process's live records; end those of processes that stopped refreshing theirs;
@@ -256,6 +251,7 @@ class SessionRecords:
         )
 
 
+_UNIQUE_FIELDS = ["app_path", "session_id", "host", "pid"]
 _UPDATED_FIELDS = ["connections", "messages_in", "messages_out", "bytes_in", "bytes_out", "last_activity",
                    "updated_at", "destroyed_at", "status"]
 

@@ -76,7 +76,7 @@ async def test_a_database_failure_is_logged_and_retried(web_app, caplog, monkeyp
     app = web_app({"/app": _doc}, record_interval_milliseconds=HOUR_MS)
     context = app.context_for("/app")
     await context.create_session_if_needed("s1")
-    monkeypatch.setattr(app.records, "_write", lambda rows, heartbeat=False: (_ for _ in ()).throw(RuntimeError("db down")))
+    monkeypatch.setattr(app.records, "_write", lambda *args: (_ for _ in ()).throw(RuntimeError("db down")))
     assert await app.records.flush() == 0
     assert app.records.pending == 1
     assert any("db down" in r.getMessage() and r.exc_info is None for r in caplog.records)

@@ -96,13 +96,13 @@ async def test_record_writes_stay_bounded_under_a_thousand_patches(web_app, open
     queries: list[str] = []
     write = app.records._write
 
-    def counted_write(rows, heartbeat=False):
+    def counted_write(*args):
         def count(execute, sql, params, many, context):
             queries.append(sql)
             return execute(sql, params, many, context)
 
         with connection.execute_wrapper(count):
-            return write(rows, heartbeat)
+            return write(*args)
 
     app.records._write = counted_write
     await app.records.flush()
@@ -115,7 +115,7 @@ async def test_record_writes_stay_bounded_under_a_thousand_patches(web_app, open
             before = len(queries)
             assert await app.records.flush() == 1
             per_flush.append(len(queries) - before)
-    assert max(per_flush) <= 3, per_flush  # select the known rows, update them in bulk (and the transaction)
+    assert max(per_flush) <= 2, per_flush  # one upsert (and the transaction around it)
     assert await app.records.flush() == 0  # nothing moved since: nothing written
     record = await BokehSession.objects.aget()
     assert record.messages_in == 1001 and record.messages_out >= 1002

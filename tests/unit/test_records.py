@@ -18,7 +18,7 @@ def locked_then_free(records: SessionRecords, failures: int) -> list[list]:
     written: list[list] = []
     attempts = [0]
 
-    def write(rows, heartbeat=False):
+    def write(rows, *args):
         attempts[0] += 1
         if attempts[0] <= failures:
             raise sqlite3.OperationalError("database is locked")

@@ -145,7 +145,9 @@ class BokehSessionAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         route = dashboard_path()
-        script = server_document(request.build_absolute_uri(self._app_url(route))) if route else None
+        web_app = registry.installed_web_application()
+        served = route is not None and (web_app is None or web_app.context_for(route) is not None)
+        script = server_document(request.build_absolute_uri(self._app_url(route))) if served else None
         context = {**self.admin_site.each_context(request), "title": "Bokeh server dashboard",
                    "opts": self.model._meta, "dashboard_script": script}
         return TemplateResponse(request, "admin/bokehserver/bokehsession/dashboard.html", context)

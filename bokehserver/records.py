@@ -237,16 +237,17 @@ class SessionRecords:
     def _close_orphans(self) -> int:
         from .models import BokehSession
 
-        alive = []
+        dead = []
         for pid in set(BokehSession.objects.filter(host=self.host, destroyed_at=None).values_list("pid", flat=True)):
             try:
                 os.kill(pid, 0)
-                alive.append(pid)
             except OSError:
-                pass
+                dead.append(pid)
+        if not dead:
+            return 0
+        # only the processes found dead: records written meanwhile (this process's first ones) stay live
         return (
-            BokehSession.objects.filter(host=self.host, destroyed_at=None)
-            .exclude(pid__in=alive)
+            BokehSession.objects.filter(host=self.host, destroyed_at=None, pid__in=dead)
             .update(destroyed_at=_now(), connections=0, status=Ended.GONE)
         )
 

@@ -159,3 +159,31 @@ async def test_expiring_a_session_of_a_gone_process_says_it_already_ended(web_ap
     page = response.content.decode()
     assert "1 sessions had already ended: their server processes are gone" in page
     assert "did not answer" not in page
+
+
+def test_tidying_at_startup_ends_only_the_records_of_dead_processes(monkeypatch):
+    """A record this process writes while the tidying runs (its first sessions) stays live."""
+    import subprocess
+    import sys
+
+    from bokehserver import records as records_module
+    from bokehserver.records import SessionRecords
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tidy = SessionRecords()
+    now = datetime.now(timezone.utc)
+    BokehSession.objects.create(session_id="of-the-dead", app_path="/app", host=tidy.host, pid=dead.pid,
+                                created_at=now, updated_at=now)
+    real_kill = os.kill
+
+    def kill_while_a_session_is_written(pid, sig):
+        BokehSession.objects.create(session_id="mine", app_path="/app", host=tidy.host, pid=os.getpid(),
+                                    created_at=now, updated_at=now)
+        return real_kill(pid, sig)
+
+    monkeypatch.setattr(records_module.os, "kill", kill_while_a_session_is_written)
+    assert tidy.close_orphans_sync() == 1
+    assert BokehSession.objects.get(session_id="of-the-dead").status == "gone"
+    mine = BokehSession.objects.get(session_id="mine")
+    assert mine.destroyed_at is None and mine.status == "live"

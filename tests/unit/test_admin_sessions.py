@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -169,7 +170,7 @@ async def test_the_detail_page_shows_the_live_session(web_app, admin_client, ope
     await app.records.flush()
     record = await BokehSession.objects.aget()
     page = (await admin_client.get(reverse("admin:bokehserver_bokehsession_change", args=[record.pk]))).content.decode()
-    assert "Live state (from this process)" in page
+    assert "Live state (from this process)" in page, (str(record.__dict__), re.findall(r"<div class=\"readonly\">(.*?)</div>", page))
     assert "Ticking app" in page and "Div “ticker”" in page
     assert "periodic <code>ticking_doc.&lt;locals&gt;.tick</code> every 750 ms" in page
     assert "pytest-agent/1.0" in page
@@ -266,3 +267,25 @@ async def test_the_dashboard_app_is_for_staff_with_view_permission_only(web_app,
     connected, _ = await comm.connect(timeout=bk.TIMEOUT)
     assert connected
     assert (await bk.read_close(comm))[0] == CloseCode.FORBIDDEN  # no login on this socket
+
+
+async def test_records_say_a_session_ended_by_logout_with_its_server_or_with_its_process(web_app, settings):
+    settings.BOKEHSERVER = {"RECORD_HEARTBEAT_MILLISECONDS": 10_000}
+    app = web_app({"/app": bk_div}, record_interval_milliseconds=HOUR_MS)
+    context = app.context_for("/app")
+    logged_out = await context.create_session_if_needed("logged-out")
+    logged_out.login_key = "the-login"
+    await context.create_session_if_needed("kept")
+    now = datetime.now(timezone.utc)
+    gone = await BokehSession.objects.acreate(session_id="gone", app_path="/app", host="elsewhere", pid=1,
+                                              created_at=now, updated_at=now - timedelta(minutes=5))
+    from bokehserver.access import login_digest
+
+    assert await app.end_login_sessions(login_digest("the-login"), "logged out") == 1
+    app.records._last_heartbeat = float("-inf")
+    await app.records.flush()
+    await context.discard_all_sessions()  # what stopping the server does
+    await app.records.flush()
+    statuses = {r.session_id: r.status async for r in BokehSession.objects.all()}
+    assert statuses == {"logged-out": "logout", "kept": "stopped", "gone": "gone"}
+    assert (await BokehSession.objects.aget(pk=gone.pk)).destroyed_at is not None

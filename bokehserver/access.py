@@ -26,7 +26,8 @@ USER_KEY = "bokehserver_user"
 
 @dataclass(frozen=True)
 class Rule:
-    """One app's access rule: ``kind`` is "public", "login", "perm" or "callable"."""
+    """One app's access rule: ``kind`` is "public", "login", "perm", "staff" (active staff with the
+    permissions: the admin's own apps) or "callable"."""
 
     kind: str
     permissions: tuple[str, ...] = ()
@@ -42,6 +43,8 @@ class Rule:
             return True
         if user is None or not user.is_authenticated:
             return False
+        if self.kind == "staff":
+            return bool(user.is_active and user.is_staff) and await user.ahas_perms(self.permissions)
         if self.kind == "perm":
             return await user.ahas_perms(self.permissions)
         if self.kind == "callable":
@@ -99,7 +102,9 @@ class AccessRules:
                 raise ValueError(f"ACCESS names an app that is not served: {path!r}")
             rules[path] = parse_rule(value)
         self._rules = rules
-        self._index = default if default.needs_user or not any(r.needs_user for r in rules.values()) else LOGIN
+        # the admin's own apps (staff rules) neither close the index nor sign every app's sessions
+        self._site_rules = [rule for rule in rules.values() if rule.kind != "staff"]
+        self._index = default if default.needs_user or not any(r.needs_user for r in self._site_rules) else LOGIN
 
     def rule_for(self, app_path: str | None) -> Rule:
         """The rule of ``app_path``; None means the index of apps."""
@@ -110,7 +115,7 @@ class AccessRules:
     @property
     def restricted(self) -> bool:
         """Whether any app needs a user: then sessions are signed unless configured otherwise."""
-        return any(rule.needs_user for rule in self._rules.values())
+        return any(rule.needs_user for rule in self._site_rules)
 
 
 def owner_of(user: Any) -> str | None:

@@ -20,7 +20,7 @@ from .building import build_document
 from .callbacks import ServerCallbacks
 from .ending import ENDED_CLOSE_CODE, EndedSessions, close_reason, show_notice
 from .quotas import LimitReached, SessionQuotas
-from .records import SessionRecords
+from .records import Ended, SessionRecords
 from .session import ServerSession
 from .worker import Worker
 
@@ -321,6 +321,7 @@ class ApplicationContext:
         if force:
             await session.with_document_locked_on_loop(session.destroy)
         else:
+            session.end_status = session.end_status or Ended.UNUSED
             await session.with_document_locked_on_loop(self._destroy_locked, session)
         if not session.destroyed:
             logger.debug("Session %s came back to life before it could be discarded", session.id)
@@ -338,10 +339,14 @@ class ApplicationContext:
         session.lane.release()
         return True
 
-    async def end_session(self, session: ServerSession, reason: str) -> bool:
-        """End ``session`` for good: its pages show ``reason``, its sockets close, its hooks run."""
+    async def end_session(self, session: ServerSession, reason: str, status: str = Ended.ENDED) -> bool:
+        """End ``session`` for good: its pages show ``reason``, its sockets close, its hooks run.
+
+        ``status`` is how its record says it ended (a ``records.Ended`` value).
+        """
         if session.destroyed:
             return False
+        session.end_status = status
         self._ended.add(session.id, reason)
         if session.connection_count:
             try:
@@ -373,4 +378,5 @@ class ApplicationContext:
     async def discard_all_sessions(self) -> None:
         """Destroy every session of this app, connected or not (server shutdown)."""
         for session in list(self._sessions.values()):
+            session.end_status = session.end_status or Ended.STOPPED
             await self.discard_session(session, force=True)

@@ -12,7 +12,7 @@ from bokeh.application import Application
 from bokeh.resources import Resources
 from bokeh.settings import settings as bokeh_settings
 
-from . import app_code, conf, control, logins
+from . import app_code, conf, control, dashboard, logins
 from .access import AccessRules, signing
 from .application_context import ApplicationContext
 from .heap import freeze_startup_objects
@@ -182,7 +182,7 @@ class BokehASGI:
             login_check_milliseconds=cfg["LOGIN_CHECK_MILLISECONDS"],
         )
         options.update(overrides)
-        apps = options.pop("applications", cfg["APPS"])
+        apps, options["access"] = dashboard.with_dashboard(options.pop("applications", cfg["APPS"]), options["access"])
         return cls(apps, **options)
 
     @property
@@ -362,13 +362,14 @@ class BokehASGI:
             await self.records.flush_all(timeout=5.0 if wait else 0.0)
         await self._worker.stop(timeout=5.0 if wait else 0.0)
 
-    async def expire_session(self, app_path: str, session_id: str, reason: str = "ended by the server") -> bool:
+    async def expire_session(self, app_path: str, session_id: str, reason: str = "ended by the server",
+                             status: str = "ended") -> bool:
         """End a session for good (its pages show ``reason``, its hooks run); False if not here."""
         context = self.context_for(app_path)
         session = context.find_session(session_id) if context is not None else None
         if session is None:
             return False
-        return await context.end_session(session, reason)
+        return await context.end_session(session, reason, status)
 
     async def end_login_sessions(self, digest: str, reason: str) -> int:
         """End every session that came with the Django login whose key has this ``login_digest``."""

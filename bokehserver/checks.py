@@ -27,6 +27,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             if not isinstance(route, str) or not route.startswith("/"):
                 problems.append(Error(f"App path {route!r} must be a string starting with '/'",
                                       hint="Use keys like '/sliders'", id="bokehserver.E002"))
+    dashboard = cfg["DASHBOARD_PATH"]
+    if dashboard is not None and (not isinstance(dashboard, str) or not dashboard.strip("/")
+                                  or (isinstance(apps, dict) and "/" + dashboard.strip("/") in apps)):
+        problems.append(Error(f"BOKEHSERVER['DASHBOARD_PATH'] {dashboard!r} must be a path of its own, not an app's",
+                              hint='e.g. "/bokehserver-dashboard", or None for no dashboard', id="bokehserver.E030"))
     if cfg["SIGN_SESSIONS"] and not cfg["SECRET_KEY"]:
         import os
 

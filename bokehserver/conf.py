@@ -113,6 +113,11 @@ DEFAULTS: dict[str, Any] = {
     "RELAY_OPEN_TIMEOUT_MILLISECONDS": 5000,
     "RELAY_PING_MILLISECONDS": 5000,
     "RELAY_MAX_MESSAGE_SIZE": 20 * 1024 * 1024,
+    # Records of sessions that ended longer ago than this are deleted (by the heartbeat); None keeps them.
+    "RECORD_RETENTION_SECONDS": 7 * 24 * 3600,
+    # Where the admin's live dashboard (a Bokeh app of bokehserver's own, for staff with view
+    # permission on Bokeh sessions) is served, e.g. "/bokehserver-dashboard"; None: no dashboard.
+    "DASHBOARD_PATH": None,
     # Request data copied into the session token (bokeh serve --include/--exclude-*).
     "INCLUDE_HEADERS": None,
     "EXCLUDE_HEADERS": None,

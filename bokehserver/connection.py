@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bokeh.protocol import Protocol as BokehProtocol
 
 from .frames import Frames, message_frames
+from .traffic import PROCESS, frames_size
 
 if TYPE_CHECKING:
     from bokeh.protocol.message import Message
@@ -43,6 +45,9 @@ class ServerConnection:
         self._session: ServerSession | None = session
         self._write_lock = asyncio.Lock()
         self._closed = False
+        self.opened_at = time.time()
+        self.remote_address, self.user_agent = _peer(getattr(socket, "scope", None) or {})
+        self._traffic = session.traffic
         session.subscribe(self)
 
     @property
@@ -82,6 +87,11 @@ class ServerConnection:
         reply.content["traceback"] = None
         return reply
 
+    def received(self, size: int) -> None:
+        """Count one whole incoming message of ``size`` bytes (for the admin and the dashboard)."""
+        self._traffic.received(size)
+        PROCESS.received(size)
+
     async def send_message(self, message: Message[Any]) -> None:
         await self.send_frames(message_frames(message))
 
@@ -92,6 +102,9 @@ class ServerConnection:
         async with self._write_lock:
             try:
                 await self._socket.send_frames(frames)
+                size = frames_size(frames)
+                self._traffic.sent(size)
+                PROCESS.sent(size)
             except Exception as exc:
                 logger.warning("Dropping connection to session %s after a failed send: %r", self._session_id, exc)
                 self.detach_session()
@@ -107,3 +120,15 @@ class ServerConnection:
     @property
     def _session_id(self) -> str | None:
         return self._session.id if self._session is not None else None
+
+
+def _peer(scope: dict[str, Any]) -> tuple[str, str]:
+    """The client's ``host:port`` and user agent, as the admin shows them."""
+    client = scope.get("client")
+    address = f"{client[0]}:{client[1]}" if client else ""
+    agent = ""
+    for key, value in scope.get("headers", ()):
+        if key.lower() == b"user-agent":
+            agent = value.decode("latin-1")
+            break
+    return address, agent

@@ -241,6 +241,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if message is None:
             return
         del fragment, text_data, bytes_data  # a big message's text is not kept while it is handled
+        if self.connection is not None:
+            self.connection.received(self._message_bytes)
         self._message_bytes = 0
         _compat.forget_received(self.receiver)
         try:

@@ -23,12 +23,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("CONTROL_GROUP", "ExpireResult", "end_login_sessions", "expire_sessions", "listen")
+__all__ = ("CONTROL_GROUP", "ExpireResult", "ask", "end_login_sessions", "expire_sessions", "listen")
 
 CONTROL_GROUP = "bokehserver.control"
 EXPIRE = "bokehserver.expire"
 EXPIRED = "bokehserver.expired"
 END_LOGIN = "bokehserver.end_login"
+# reading live state (a session's, or every process's figures): answered by inspection.answer
+INSPECT = "bokehserver.inspect"
+INSPECTED = "bokehserver.inspected"
 HOST = socket.gethostname()
 # How long the asker waits for other processes to answer.
 REPLY_SECONDS = 10.0
@@ -56,7 +59,8 @@ def _is_local(host: str, pid: int) -> bool:
 
 
 async def expire_sessions(records: Iterable[BokehSession], web_app: BokehASGI | None, *,
-                          reason: str = "ended by the server", reply_seconds: float = REPLY_SECONDS) -> ExpireResult:
+                          reason: str = "ended by the server", reply_seconds: float = REPLY_SECONDS,
+                          status: str = "ended") -> ExpireResult:
     """End the sessions behind ``records`` for ``reason``, wherever they live, and say what happened.
 
     ``web_app`` is the one this process serves (None if it serves none): it ends the local ones.
@@ -69,7 +73,7 @@ async def expire_sessions(records: Iterable[BokehSession], web_app: BokehASGI | 
         if record.destroyed_at is not None:
             continue
         if web_app is not None and _is_local(record.host, record.pid):
-            if await web_app.expire_session(record.app_path, record.session_id, reason):
+            if await web_app.expire_session(record.app_path, record.session_id, reason, status):
                 result.here += 1
             continue
         remote[record.session_id] = record
@@ -84,7 +88,7 @@ async def expire_sessions(records: Iterable[BokehSession], web_app: BokehASGI | 
     for record in remote.values():
         await layer.group_send(CONTROL_GROUP, {
             "type": EXPIRE, "host": record.host, "pid": record.pid, "reply_to": reply_to,
-            "app_path": record.app_path, "session_id": record.session_id, "reason": reason,
+            "app_path": record.app_path, "session_id": record.session_id, "reason": reason, "status": status,
         })
     waiting = set(remote)
     loop = asyncio.get_running_loop()
@@ -100,6 +104,35 @@ async def expire_sessions(records: Iterable[BokehSession], web_app: BokehASGI | 
             result.elsewhere += bool(reply.get("ended"))
     result.unreachable.extend(sorted(waiting))
     return result
+
+
+async def ask(request: dict[str, Any], *, host: str = "", pid: int = -1, replies: int | None = 1,
+              reply_seconds: float = REPLY_SECONDS, sender: tuple[str, int] | None = None) -> list[dict[str, Any]] | None:
+    """Send an INSPECT ``request`` to process ``(host, pid)`` (every other process when ``host`` is "*")
+    and return the answers that came within ``reply_seconds`` (all of them once ``replies`` came).
+    ``sender`` is the asker's ``(host, pid)`` when a test plays several processes in one.
+
+    None when no channel layer is configured.
+    """
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return None
+    reply_to = await layer.new_channel()
+    await layer.group_send(CONTROL_GROUP, {**request, "type": INSPECT, "host": host, "pid": pid,
+                                           "from": list(sender or (HOST, os.getpid())), "reply_to": reply_to})
+    answers: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + reply_seconds
+    while (replies is None or len(answers) < replies) and loop.time() < deadline:
+        try:
+            reply = await asyncio.wait_for(layer.receive(reply_to), deadline - loop.time())
+        except asyncio.TimeoutError:
+            break
+        if reply.get("type") == INSPECTED:
+            answers.append(reply.get("answer") or {})
+    return answers
 
 
 async def end_login_sessions(login_key: str, reason: str, web_app: BokehASGI | None) -> int:
@@ -171,22 +204,29 @@ async def _serve(web_app: BokehASGI, layer: Any, message: dict[str, Any], addres
         await broadcasts.apply(web_app, message)
         return
     to = (message.get("host", ""), message.get("pid", -1))
-    here = to == address if address else _is_local(*to)
+    me = address or (HOST, os.getpid())
+    here = to == me
     if message.get("type") == END_LOGIN and not here:  # the sender ended its own sessions itself
         await web_app.end_login_sessions(str(message.get("login")), str(message.get("reason", "logged out")))
         return
-    if message.get("type") != EXPIRE or not here:
+    if message.get("type") == INSPECT and (here or (to[0] == "*" and tuple(message.get("from", ())) != me)):
+        from .inspection import answer
+
+        reply: dict[str, Any] = {"type": INSPECTED, "answer": await answer(web_app, message)}
+    elif message.get("type") == EXPIRE and here:
+        ended = False
+        try:
+            ended = await web_app.expire_session(message["app_path"], message["session_id"],
+                                                 str(message.get("reason", "ended by the server")),
+                                                 str(message.get("status", "ended")))
+        except Exception:
+            logger.exception("Could not expire session %s of %s", message.get("session_id"), message.get("app_path"))
+        reply = {"type": EXPIRED, "session_id": message.get("session_id"), "ended": ended}
+    else:
         return
-    ended = False
-    try:
-        ended = await web_app.expire_session(message["app_path"], message["session_id"],
-                                             str(message.get("reason", "ended by the server")))
-    except Exception:
-        logger.exception("Could not expire session %s of %s", message.get("session_id"), message.get("app_path"))
     reply_to = message.get("reply_to")
     if not reply_to:
         return
-    reply = {"type": EXPIRED, "session_id": message.get("session_id"), "ended": ended}
     try:
         await layer.send(reply_to, reply)
     except Exception as exc:

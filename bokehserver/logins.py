@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 
 from .access import login_digest
+from .records import Ended
 
 if TYPE_CHECKING:
     from .application_context import ApplicationContext
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ("check_logins", "end_login_sessions", "stale_logins")
 
+LOGGED_OUT = "logged out"
+
 
 async def end_login_sessions(contexts: Iterable[ApplicationContext], digest: str, reason: str) -> int:
     """End every session of ``contexts`` whose Django login key has this ``login_digest``."""
@@ -28,7 +31,7 @@ async def end_login_sessions(contexts: Iterable[ApplicationContext], digest: str
     for context in list(contexts):
         for session in context.sessions:
             if session.login_key and login_digest(session.login_key) == digest:
-                ended += await context.end_session(session, reason)
+                ended += await context.end_session(session, reason, Ended.LOGOUT)
     return ended
 
 
@@ -44,7 +47,8 @@ async def check_logins(contexts: Iterable[ApplicationContext]) -> int:
         for session in context.sessions:
             reason = stale.get(session.login_key or "")
             if reason is not None:
-                ended += await context.end_session(session, reason)
+                status = Ended.LOGOUT if reason == LOGGED_OUT else Ended.LOGIN
+                ended += await context.end_session(session, reason, status)
     return ended
 
 
@@ -63,7 +67,7 @@ def stale_logins(owners: dict[str, str]) -> dict[str, str]:
         for login_key, owner in owners.items():
             store = engine.SessionStore(login_key)
             if str(store.get(SESSION_KEY)) != owner:
-                stale[login_key] = "logged out"
+                stale[login_key] = LOGGED_OUT
                 continue
 
             class _Request:

@@ -21,6 +21,7 @@ from . import _compat, conf
 from .app_code import Lane
 from .callbacks import CallbackGroup
 from .frames import Frames, message_frames
+from .traffic import Traffic
 from .worker import Worker
 
 if TYPE_CHECKING:
@@ -115,6 +116,10 @@ class ServerSession:
         # the user (primary key) whose request made the session, and the Django login it came with
         self.owner: str | None = None
         self.login_key: str | None = None
+        # messages and bytes of every connection, counted as they pass (read by the records)
+        self.traffic = Traffic()
+        # how the session ended (a records.Status value), set by whoever ends it
+        self.end_status: str | None = None
         self._callbacks = CallbackGroup(worker or Worker(), self._loop, self._invoke_callback, self._label)
         document.callbacks.on_change_dispatch_to(self)
         for callback in document.session_callbacks:
@@ -188,11 +193,13 @@ class ServerSession:
     def subscribe(self, connection: ServerConnection) -> None:
         if connection not in self._subscribed:
             self._subscribed.append(connection)
+            self.traffic.touch()
             self._notify()
 
     def unsubscribe(self, connection: ServerConnection) -> None:
         if connection in self._subscribed:
             self._subscribed.remove(connection)
+            self.traffic.touch()
             self._notify()
         self._last_unsubscribe_time = time.monotonic()
 

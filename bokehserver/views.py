@@ -220,7 +220,8 @@ def _framable(response: HttpResponse) -> HttpResponse:
 
 
 def _index(request: HttpRequest, web_app: BokehASGI, mount: str) -> HttpResponse:
-    routes = sorted(web_app.app_paths)
+    # the admin's own apps (the dashboard) are reached from the admin, not listed
+    routes = sorted(route for route in web_app.app_paths if web_app.access.rule_for(route).kind != "staff")
     base = mount.rstrip("/") + web_app.prefix
     if web_app.redirect_root and len(routes) == 1:
         return HttpResponseRedirect(base + routes[0])

@@ -129,6 +129,8 @@ BOKEHSERVER = {
     # e.g. BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS=20 where clients reach the server without a proxy
     "MAX_SESSIONS_PER_ADDRESS": int(os.environ["BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS"])
     if os.environ.get("BOKEHSERVER_MAX_SESSIONS_PER_ADDRESS") else None,
+    # the admin's live dashboard (staff with view permission on Bokeh sessions)
+    "DASHBOARD_PATH": "/bokehserver-dashboard",
 }
 LOGIN_REDIRECT_URL = "/embed/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

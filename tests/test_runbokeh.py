@@ -47,7 +47,8 @@ def run(monkeypatch):
 def test_scripts_directories_and_notebooks_get_bokeh_serve_routes(run):
     server, out = run(str(EXAMPLES / "sliders.py"), str(EXAMPLES / "dirapp"), str(EXAMPLES / "notebook.ipynb"), "--port", "5123")
     web_app = server.web_application
-    assert web_app.app_paths == {"/sliders", "/dirapp", "/notebook"}
+    # the apps named, and the admin's dashboard (the demo site sets DASHBOARD_PATH)
+    assert web_app.app_paths == {"/sliders", "/dirapp", "/notebook", "/bokehserver-dashboard"}
     assert server.port == 5123
     assert web_app.websocket_origins is None  # the site's trusted origins
     assert "Bokeh app running at: http://localhost:5123/sliders" in out

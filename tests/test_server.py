@@ -350,12 +350,12 @@ def test_web_application_options_default_from_settings_and_kwargs_win(built, set
     assert web_app.keep_alive_milliseconds == 1234
     assert web_app.session_token_expiration == 30
     assert web_app.websocket_max_message_size_bytes == 4096
-    assert web_app.app_paths == {"/"}
+    assert web_app.app_paths == {"/", "/bokehserver-dashboard"}  # and the demo site's DASHBOARD_PATH
 
 
 def test_apps_at_paths_functions_and_script_paths(built):
     server = built({"/a": modify_doc, "/b/": str(REPO_ROOT / "examples" / "sliders.py")})
-    assert server.web_application.app_paths == {"/a", "/b"}
+    assert server.web_application.app_paths == {"/a", "/b", "/bokehserver-dashboard"}  # and DASHBOARD_PATH
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,7 @@ def expire_from_the_other_admin(owner, other, e2e_database) -> str:
         admin = AdminBrowser(other.url)
         admin.post("/admin/login/?next=/admin/", [("username", "boss"), ("password", "secret-pw"), ("next", "/admin/")])
         page = admin.post("/admin/bokehserver/bokehsession/",
-                          [("action", "expire"), ("_selected_action", str(record_id)), ("index", "0")])
+                          [("action", "end_sessions"), ("_selected_action", str(record_id)), ("index", "0")])
 
         with pytest.raises(ConnectionClosed) as closed:
             while True:
@@ -126,3 +126,28 @@ def test_the_control_listener_survives_a_killed_redis_connection(two_servers, e2
     assert [line for line in owner.log_problems() if "Control listener lost the channel layer" in line]
     page = expire_from_the_other_admin(owner, other, e2e_database)
     assert "Ended 1 sessions (0 in this process, 1 in other processes)" in page, re.findall(r'<li class="(?:success|warning)">(.*?)</li>', page)
+
+
+def test_the_admin_of_one_process_shows_the_live_state_of_a_session_in_another(two_servers, e2e_database):
+    from websockets.sync.client import connect
+
+    owner, other = two_servers
+    with urllib.request.urlopen(owner.app_url("sliders"), timeout=30) as response:
+        token = TOKEN_RE.search(response.read().decode()).group(1)
+    session_id = get_session_id(token)
+    ws_url = owner.url.replace("http://", "ws://") + "/sliders/ws"
+    with connect(ws_url, subprotocols=["bokeh", token], open_timeout=30, user_agent_header="remote-agent/2") as ws:
+        assert '"ACK"' in ws.recv(timeout=30)
+
+        def live_record():
+            with closing(sqlite3.connect(e2e_database, timeout=30)) as db:
+                return db.execute("SELECT id FROM bokehserver_bokehsession WHERE session_id = ? "
+                                  "AND connections = 1", (session_id,)).fetchone()
+
+        [record_id] = wait_until(live_record)
+        admin = AdminBrowser(other.url)
+        admin.post("/admin/login/?next=/admin/", [("username", "boss"), ("password", "secret-pw"), ("next", "/admin/")])
+        page = admin.get(f"/admin/bokehserver/bokehsession/{record_id}/change/")
+    assert f"Live state (from {socket.gethostname()}:{owner.pid})" in page
+    assert "remote-agent/2" in page  # its connection, as the owner sees it
+    assert re.search(r'<div class="readonly">Sliders</div>', page) and "<li>Row " in page  # its title and root

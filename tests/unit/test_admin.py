@@ -60,7 +60,7 @@ async def test_expire_action_destroys_the_session_and_runs_its_hooks(web_app, ad
     record = await BokehSession.objects.aget(session_id=session.id)
     response = await admin_client.post(
         reverse("admin:bokehserver_bokehsession_changelist"),
-        {"action": "expire", "_selected_action": [record.pk]},
+        {"action": "end_sessions", "_selected_action": [record.pk]},
         follow=True,
     )
     assert response.status_code == 200
@@ -76,7 +76,7 @@ async def test_a_database_failure_is_logged_and_retried(web_app, caplog, monkeyp
     app = web_app({"/app": _doc}, record_interval_milliseconds=HOUR_MS)
     context = app.context_for("/app")
     await context.create_session_if_needed("s1")
-    monkeypatch.setattr(app.records, "_write", lambda rows, heartbeat=False: (_ for _ in ()).throw(RuntimeError("db down")))
+    monkeypatch.setattr(app.records, "_write", lambda *args: (_ for _ in ()).throw(RuntimeError("db down")))
     assert await app.records.flush() == 0
     assert app.records.pending == 1
     assert any("db down" in r.getMessage() and r.exc_info is None for r in caplog.records)
@@ -153,9 +153,37 @@ async def test_expiring_a_session_of_a_gone_process_says_it_already_ended(web_ap
     gone = await _record_of_another_process("gone-session", seconds_since_heartbeat=31)
     response = await admin_client.post(
         reverse("admin:bokehserver_bokehsession_changelist"),
-        {"action": "expire", "_selected_action": [gone.pk]},
+        {"action": "end_sessions", "_selected_action": [gone.pk]},
         follow=True,
     )
     page = response.content.decode()
     assert "1 sessions had already ended: their server processes are gone" in page
     assert "did not answer" not in page
+
+
+def test_tidying_at_startup_ends_only_the_records_of_dead_processes(monkeypatch):
+    """A record this process writes while the tidying runs (its first sessions) stays live."""
+    import subprocess
+    import sys
+
+    from bokehserver import records as records_module
+    from bokehserver.records import SessionRecords
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tidy = SessionRecords()
+    now = datetime.now(timezone.utc)
+    BokehSession.objects.create(session_id="of-the-dead", app_path="/app", host=tidy.host, pid=dead.pid,
+                                created_at=now, updated_at=now)
+    real_kill = os.kill
+
+    def kill_while_a_session_is_written(pid, sig):
+        BokehSession.objects.create(session_id="mine", app_path="/app", host=tidy.host, pid=os.getpid(),
+                                    created_at=now, updated_at=now)
+        return real_kill(pid, sig)
+
+    monkeypatch.setattr(records_module.os, "kill", kill_while_a_session_is_written)
+    assert tidy.close_orphans_sync() == 1
+    assert BokehSession.objects.get(session_id="of-the-dead").status == "gone"
+    mine = BokehSession.objects.get(session_id="mine")
+    assert mine.destroyed_at is None and mine.status == "live"

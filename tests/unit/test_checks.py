@@ -113,3 +113,11 @@ def test_check_deploy_lists_bokehservers_warnings():
         out.write(str(exc))
     text = out.getvalue()
     assert "bokehserver.W020" in text
+
+
+@pytest.mark.parametrize(("path", "wrong"), [("/bokehserver-dashboard", False), (None, False), ("/", True),
+                                             ("/sliders/", True), (42, True)])
+def test_the_dashboard_needs_a_path_of_its_own(settings, path, wrong):
+    settings.BOKEHSERVER = {"APPS": {"/sliders": "examples/sliders.py"}, "DASHBOARD_PATH": path}
+    ids = [problem.id for problem in checks.check_settings()]
+    assert ("bokehserver.E030" in ids) == wrong

@@ -46,7 +46,7 @@ class App:
     def __init__(self) -> None:
         self.expired: list[tuple[str, str]] = []
 
-    async def expire_session(self, app_path: str, session_id: str, reason: str = "") -> bool:
+    async def expire_session(self, app_path: str, session_id: str, reason: str = "", status: str = "") -> bool:
         self.expired.append((app_path, session_id))
         return session_id != "gone"
 

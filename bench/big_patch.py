@@ -26,7 +26,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from client import percentile  # noqa: E402
+from client import trip_summary  # noqa: E402
 from run import SLIDERS_APP, _patch_roundtrip, check_sliders_doc, open_session  # noqa: E402
 from servers import running  # noqa: E402
 
@@ -125,9 +125,7 @@ async def measure(url: str, pid: int, points: int, baseline_seconds: float, sett
     ours.send("done")
     process.join(60)
     await session.close()
-    summary = lambda trips: {"round_trips": len(trips), "p50_ms": round(percentile(trips, 50) * 1000, 1),  # noqa: E731
-                             "p99_ms": round(percentile(trips, 99) * 1000, 1), "max_ms": round(max(trips) * 1000, 1)}
-    return {**result, "before": summary(before), "during": summary(during)}
+    return {**result, "before": trip_summary(before), "during": trip_summary(during)}
 
 
 def main() -> None:

@@ -249,3 +249,9 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def trip_summary(trips: list[float]) -> dict[str, float]:
+    """Round trips (seconds) as their count, p50, p99 and worst, in milliseconds."""
+    return {"round_trips": len(trips), "p50_ms": round(percentile(trips, 50) * 1000, 1),
+            "p99_ms": round(percentile(trips, 99) * 1000, 1), "max_ms": round(max(trips) * 1000, 1)}

@@ -27,7 +27,7 @@ STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from client import percentile  # noqa: E402
+from client import trip_summary  # noqa: E402
 from run import SLIDERS_APP, _patch_roundtrip, check_sliders_doc, open_session  # noqa: E402
 from servers import running  # noqa: E402
 
@@ -102,9 +102,7 @@ async def measure(url: str, pid: int, requests: int, path: str, baseline_seconds
     flood_started = time.monotonic()
     during = await trips_until(lambda: not thread.is_alive() and time.monotonic() - flood_started > window_seconds)
     await session.close()
-    summary = lambda trips: {"round_trips": len(trips), "p50_ms": round(percentile(trips, 50) * 1000, 1),  # noqa: E731
-                             "p99_ms": round(percentile(trips, 99) * 1000, 1), "max_ms": round(max(trips) * 1000, 1)}
-    return {"requests": requests, "path": path, "before": summary(before), "during": summary(during),
+    return {"requests": requests, "path": path, "before": trip_summary(before), "during": trip_summary(during),
             "flood": flooded, "rss_mb_before": rss_before, "rss_mb_after": rss()}
 
 

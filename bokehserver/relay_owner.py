@@ -20,6 +20,7 @@ from . import conf
 from .connection import ServerConnection
 from .frames import Frames
 from .protocol_handler import ProtocolHandler
+from .traffic import frames_size
 
 if TYPE_CHECKING:
     from .application_context import ApplicationContext
@@ -27,18 +28,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("OwnerProxy", "frames_size")
+__all__ = ("OwnerProxy",)
 
 FRAMES = "bokehserver.relay.frames"
 CLOSE = "bokehserver.relay.close"
 PROTOCOL_ERROR, INTERNAL_ERROR, FELL_BEHIND, MESSAGE_TOO_BIG = 4001, 4000, 4008, 4009
 # messages waiting to be relayed to one socket past which it is closed (Redis too slow, or gone)
 OUTBOX_LIMIT = 10_000
-
-
-def frames_size(frames: Frames) -> int:
-    """Bytes of a message's frames (text as UTF-8 would be close enough; its length is used)."""
-    return sum(len(frame) for frame in frames)
 
 
 class OwnerProxy:
@@ -101,6 +97,7 @@ class OwnerProxy:
         except Exception as exc:
             await self.close_socket(PROTOCOL_ERROR, f"protocol error: {exc}"[:120])
             return
+        self.connection.received(frames_size(frames))
         try:
             reply = await self._handler.handle(message, self.connection)
         except ProtocolError as exc:

@@ -122,6 +122,19 @@ async def test_an_owner_serves_the_socket_through_a_proxy_connection(relay):
     await eventually(lambda: session.connection_count == 0 and relay.proxies == 0)
 
 
+async def test_relayed_messages_count_in_the_owners_session_traffic(relay):
+    session = await relay._web_app.context_for("/app").create_session_if_needed("s4")
+    await open_request(relay, "s4")
+    await eventually(lambda: len(relay._wire.sent) >= 2)  # OPENED, ACK
+    frames = [json.dumps({"msgid": "7", "msgtype": "PULL-DOC-REQ"}), "{}", "{}"]
+    await relay._dispatch({"type": relay_module.MESSAGE, "conn": "c9", "frames": frames})
+    await eventually(lambda: session.traffic.messages_in == 1)
+    assert session.traffic.bytes_in == sum(len(frame) for frame in frames)
+    await eventually(lambda: session.traffic.messages_out >= 2)  # the ACK and the PULL-DOC-REPLY
+    await relay._dispatch({"type": relay_module.CLOSED, "conn": "c9"})
+    await eventually(lambda: relay.proxies == 0)
+
+
 async def test_an_answer_that_comes_after_the_wait_releases_the_owners_proxy(relay):
     await relay._dispatch({"type": relay_module.OPENED, "conn": "late", "owner": "specific.owner!x"})
     await eventually(lambda: relay._wire.sent)

@@ -36,7 +36,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from . import conf, registry
+from . import _compat, conf, registry
 from .access import USER_KEY, owner_in, owner_of
 from .app_code import is_async_callable
 from .application_context import ApplicationContext, LimitReached, SessionEnded
@@ -172,7 +172,7 @@ async def _session_for(request: HttpRequest, web_app: BokehASGI, context: Applic
 
 def _limit_reached(context: ApplicationContext, exc: LimitReached) -> HttpResponse:
     logger.warning("Refused a session for %s: %s", context.url, exc)
-    return HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8")
+    return _compat.mark_logged(HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8"))
 
 
 async def page(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> HttpResponse:
@@ -203,7 +203,7 @@ async def page(request: HttpRequest, app_path: str = "", **url_kwargs: Any) -> H
         session = await _session_for(request, web_app, context)
     except (SessionRefused, SessionEnded) as exc:
         logger.warning("Refused a session for %s: %s", context.url, exc)
-        return HttpResponseForbidden(str(exc))
+        return _compat.mark_logged(HttpResponseForbidden(str(exc)))
     except LimitReached as exc:
         return _limit_reached(context, exc)
     mount = _mount(request, app_path)

@@ -35,6 +35,7 @@ __all__ = (
     "unlocked_proxy",
     "destroy_document",
     "forget_received",
+    "mark_logged",
     "hook_function",
     "set_session_context",
 )
@@ -140,3 +141,14 @@ def forget_received(receiver: Any) -> None:
         receiver._message = None
     except AttributeError:
         pass
+
+
+def mark_logged(response: Any) -> Any:
+    """Keep ``django.request`` from logging a refusal bokehserver has logged already (one warning).
+
+    Django logs every 5xx response at ERROR, which also mails the site's ADMINS: a session limit
+    reached is expected load, not a server error.
+    """
+    if proven("response logged"):
+        response._has_been_logged = True
+    return response

@@ -39,6 +39,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "bokeh's abstract SessionContext, subclassed for bokehserver's sessions",
         {"bokeh": ">=3.6,<3.11"},
     ),
+    "response logged": (
+        "Django's mark on a response that django.request has logged it",
+        {"django": ">=5.2,<6.2"},
+    ),
     "extension registry": (
         "bokeh's registry of Bokeh extensions' file folders and its resolution of their bundles",
         {"bokeh": ">=3.6,<3.11"},

@@ -152,3 +152,15 @@ async def test_a_users_sessions_past_the_limit_are_refused_on_pages_and_websocke
     await others.aforce_login(other)
     assert (await others.get("/a")).status_code == 200
     assert len(app.get_sessions("/a")) == 3
+
+
+async def test_a_refusal_is_logged_once_and_not_again_by_django_as_a_server_error(web_app, settings, caplog):
+    settings.BOKEHSERVER = {"MAX_SESSIONS_PER_ADDRESS": 1}
+    web_app({"/a": _doc})
+    client = FromAddress("10.4.4.4")
+    assert (await client.get("/a")).status_code == 200
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert (await client.get("/a")).status_code == 503
+    lines = [(r.name, r.levelname) for r in caplog.records if r.levelno >= 30]
+    assert lines == [("bokehserver.views", "WARNING")]  # django.request would add an ERROR (and mail ADMINS)

@@ -37,16 +37,22 @@ def sqlite_app(threads_seen: dict[str, set[int]]) -> Application:
     """An app whose document keeps a sqlite3 connection made while building it (thread-bound)."""
     import sqlite3
 
+    connections: dict[str, sqlite3.Connection] = {}
+
+    def destroyed(ctx) -> None:
+        threads_seen[ctx.id].add(threading.get_ident())
+        connections.pop(ctx.id).close()  # on the thread that made it, as sqlite3 requires
+
     class Hooks(LifecycleHandler):
         def __init__(self) -> None:
             super().__init__()
             self._on_session_created = lambda ctx: threads_seen.setdefault(ctx.id, set()).add(threading.get_ident())
-            self._on_session_destroyed = lambda ctx: threads_seen[ctx.id].add(threading.get_ident())
+            self._on_session_destroyed = destroyed
 
     def modify_doc(doc):
         session_id = doc.session_context.id
         threads_seen[session_id].add(threading.get_ident())
-        db = sqlite3.connect(":memory:")
+        db = connections[session_id] = sqlite3.connect(":memory:")
         db.execute("create table changes (value integer)")
         slider = Slider(start=0, end=100, value=0, step=1, name="slider")
         out = Div(name="out", text="0 0")

@@ -17,12 +17,13 @@ from .access import AccessRules, signing
 from .application_context import ApplicationContext
 from .heap import freeze_startup_objects
 from .layers import shared_layer
-from .origins import check_whitelist, create_hosts_allowlist, refusal_reason, site_trusts_origin
+from .origins import check_whitelist, refusal_reason, site_trusts_origin
 from .quotas import SessionQuotas
 from .records import SessionRecords
 from .registry import AppSpec, normalize_routes
 from .relay import Relay
 from .routing import bokeh_asgi_application
+from .server_options import options_from_settings
 from .session import ServerSession
 from .static import append_version
 from .worker import Worker
@@ -148,39 +149,7 @@ class BokehASGI:
     def from_settings(cls, **overrides: Any) -> BokehASGI:
         """Build from ``settings.BOKEHSERVER`` (and bokeh's environment variables where unset)."""
         cfg = conf.get_config()
-        sign, secret = cfg["SIGN_SESSIONS"], cfg["SECRET_KEY"] or bokeh_settings.secret_key()
-        if sign is None and "BOKEH_SIGN_SESSIONS" in os.environ:
-            sign = bokeh_settings.sign_sessions()
-        options: dict[str, Any] = dict(
-            prefix=cfg["PREFIX"],
-            extra_websocket_origins=(
-                create_hosts_allowlist(cfg["ALLOW_WEBSOCKET_ORIGIN"], cfg["PORT"])
-                if cfg["ALLOW_WEBSOCKET_ORIGIN"] is not None else None
-            ),
-            secret_key=secret,
-            sign_sessions=sign,
-            generate_session_ids=cfg["GENERATE_SESSION_IDS"],
-            keep_alive_milliseconds=cfg["KEEP_ALIVE_MILLISECONDS"],
-            check_unused_sessions_milliseconds=cfg["CHECK_UNUSED_SESSIONS_MILLISECONDS"],
-            unused_session_lifetime_milliseconds=cfg["UNUSED_SESSION_LIFETIME_MILLISECONDS"],
-            stats_log_frequency_milliseconds=cfg["STATS_LOG_FREQUENCY_MILLISECONDS"],
-            use_index=cfg["USE_INDEX"],
-            redirect_root=cfg["REDIRECT_ROOT"],
-            websocket_max_message_size_bytes=cfg["WEBSOCKET_MAX_MESSAGE_SIZE"],
-            websocket_max_send_queue_bytes=cfg["WEBSOCKET_MAX_SEND_QUEUE"],
-            session_token_expiration=cfg["SESSION_TOKEN_EXPIRATION"],
-            index=cfg["INDEX_TEMPLATE"],
-            ico_path=cfg["ICO_PATH"],
-            include_headers=cfg["INCLUDE_HEADERS"],
-            exclude_headers=cfg["EXCLUDE_HEADERS"],
-            include_cookies=cfg["INCLUDE_COOKIES"],
-            exclude_cookies=cfg["EXCLUDE_COOKIES"],
-            argv=list(cfg["APP_ARGV"]),
-            record_interval_milliseconds=cfg["RECORD_INTERVAL_MILLISECONDS"],
-            login_required=cfg["LOGIN_REQUIRED"],
-            access=cfg["ACCESS"],
-            login_check_milliseconds=cfg["LOGIN_CHECK_MILLISECONDS"],
-        )
+        options = options_from_settings(cfg)
         options.update(overrides)
         apps, options["access"] = dashboard.with_dashboard(options.pop("applications", cfg["APPS"]), options["access"])
         return cls(apps, **options)

@@ -1,4 +1,5 @@
-"""Checking ``Server``'s arguments: bokeh's option names, clear errors for what is not offered."""
+"""The web application's options: from ``Server``'s arguments (bokeh's option names, clear errors for
+what is not offered) and from ``settings.BOKEHSERVER``."""
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +7,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from bokeh.settings import settings as bokeh_settings
+
 from . import registry
+from .origins import create_hosts_allowlist
 
 # Options of bokeh's Server that this one does not offer, with what to do instead.
 UNSUPPORTED_OPTIONS = {
@@ -102,3 +106,40 @@ def build_applications(applications: Any, argv: list[str]) -> dict[str, Any]:
             )
         built[route] = registry.build_application(spec, argv)
     return built
+
+
+def options_from_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The web application's options as ``settings.BOKEHSERVER`` (``cfg``) and bokeh's environment give them."""
+    sign, secret = cfg["SIGN_SESSIONS"], cfg["SECRET_KEY"] or bokeh_settings.secret_key()
+    if sign is None and "BOKEH_SIGN_SESSIONS" in os.environ:
+        sign = bokeh_settings.sign_sessions()
+    return dict(
+        prefix=cfg["PREFIX"],
+        extra_websocket_origins=(
+            create_hosts_allowlist(cfg["ALLOW_WEBSOCKET_ORIGIN"], cfg["PORT"])
+            if cfg["ALLOW_WEBSOCKET_ORIGIN"] is not None else None
+        ),
+        secret_key=secret,
+        sign_sessions=sign,
+        generate_session_ids=cfg["GENERATE_SESSION_IDS"],
+        keep_alive_milliseconds=cfg["KEEP_ALIVE_MILLISECONDS"],
+        check_unused_sessions_milliseconds=cfg["CHECK_UNUSED_SESSIONS_MILLISECONDS"],
+        unused_session_lifetime_milliseconds=cfg["UNUSED_SESSION_LIFETIME_MILLISECONDS"],
+        stats_log_frequency_milliseconds=cfg["STATS_LOG_FREQUENCY_MILLISECONDS"],
+        use_index=cfg["USE_INDEX"],
+        redirect_root=cfg["REDIRECT_ROOT"],
+        websocket_max_message_size_bytes=cfg["WEBSOCKET_MAX_MESSAGE_SIZE"],
+        websocket_max_send_queue_bytes=cfg["WEBSOCKET_MAX_SEND_QUEUE"],
+        session_token_expiration=cfg["SESSION_TOKEN_EXPIRATION"],
+        index=cfg["INDEX_TEMPLATE"],
+        ico_path=cfg["ICO_PATH"],
+        include_headers=cfg["INCLUDE_HEADERS"],
+        exclude_headers=cfg["EXCLUDE_HEADERS"],
+        include_cookies=cfg["INCLUDE_COOKIES"],
+        exclude_cookies=cfg["EXCLUDE_COOKIES"],
+        argv=list(cfg["APP_ARGV"]),
+        record_interval_milliseconds=cfg["RECORD_INTERVAL_MILLISECONDS"],
+        login_required=cfg["LOGIN_REQUIRED"],
+        access=cfg["ACCESS"],
+        login_check_milliseconds=cfg["LOGIN_CHECK_MILLISECONDS"],
+    )

@@ -19,6 +19,7 @@ import numpy
 
 __all__ = ("log_failure", "raised_in_app_code")
 
+
 def _dirs(*paths: str) -> tuple[str, ...]:
     return tuple(os.path.join(os.path.realpath(path), "") for path in paths)
 

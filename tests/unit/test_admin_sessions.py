@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from asgiref.sync import sync_to_async
 from bokeh.models import Div
+from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
@@ -16,6 +17,7 @@ from bokehserver import control, inspection
 from bokehserver.consumers import CloseCode
 from bokehserver.dashboard import with_dashboard
 from bokehserver.models import BokehSession
+from waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -187,7 +189,8 @@ async def test_the_detail_page_reads_a_session_of_another_process_or_says_it_is_
                                                    created_at=now, updated_at=now)
     listener = asyncio.create_task(control.listen(app, address=("elsewhere", 4242)))
     try:
-        await asyncio.sleep(0)
+        layer = get_channel_layer()
+        await eventually(lambda: layer.groups.get(control.CONTROL_GROUP), what="the other process's listener joined")
         page = (await admin_client.get(reverse("admin:bokehserver_bokehsession_change", args=[elsewhere.pk]))).content.decode()
     finally:
         listener.cancel()

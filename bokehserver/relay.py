@@ -20,7 +20,10 @@ from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
 from . import conf
+from ._compat.handoff import adopt_connection
+from .handoff import HANDOFF_KEY, Handoffs
 from .layers import shared_layer
+from .process import worker_group
 from .relay_wire import wire_for
 from .relay_owner import CLOSE, FRAMES, MESSAGE_TOO_BIG, OwnerProxy
 
@@ -122,6 +125,8 @@ class Relay:
         # sockets whose OPENED is on its way, and those of them that closed meanwhile
         self._opening: set[str] = set()
         self._cancelled: set[str] = set()
+        self.handoffs = Handoffs()
+        self._http_factory: Any = None
 
     @property
     def proxies(self) -> int:
@@ -146,11 +151,37 @@ class Relay:
 
     async def claim(self) -> dict[str, str]:
         """What a new session's token carries to name this process as the owner ({} with one process)."""
+        claims = {HANDOFF_KEY: self.handoffs.name} if self.handoffs.name is not None else {}
         channel = await self.channel()
-        return {OWNER_KEY: channel} if channel is not None else {}
+        if channel is not None:
+            claims[OWNER_KEY] = channel
+        return claims
+
+    def adopt_connections_with(self, http_factory: Any) -> None:
+        """Serve websockets sibling workers hand over with daphne's ``http_factory`` (from ``start()`` on)."""
+        self._http_factory = http_factory
+
+    def hand_off(self, scope: dict[str, Any], send: Any) -> bool:
+        """Give a websocket whose session a sibling worker built to that worker, before its handshake is answered.
+
+        True once the sibling has the connection: nothing more is done with it here.
+        """
+        if self.handoffs.name is None:
+            return False
+        subprotocols = scope.get("subprotocols") or ()
+        if len(subprotocols) != 2 or subprotocols[0] != "bokeh":
+            return False
+        try:
+            name = get_token_payload(subprotocols[1]).get(HANDOFF_KEY)
+        except Exception:
+            return False
+        return self.handoffs.hand_off(name, send)
 
     def start(self) -> None:
-        """Listen on the relay channel and check owners' liveness (worker tasks); nothing with one process."""
+        """Take sibling workers' websockets, listen on the relay channel and check owners' liveness (worker tasks)."""
+        factory = self._http_factory
+        if factory is not None:
+            self.handoffs.serve(worker_group(), lambda fd, request: adopt_connection(factory, fd, request))
         if shared_layer() is None:
             return
         worker = self._web_app.worker
@@ -159,6 +190,7 @@ class Relay:
 
     async def stop(self) -> None:
         """Close the sockets held for other processes' sessions and the proxies served here."""
+        self.handoffs.stop()
         for proxy in list(self._proxies.values()):
             await proxy.stop()
         for relayed in list(self._sockets.values()):

@@ -20,7 +20,7 @@ from typing import Any
 from .daphne_sockets import daphne_protocol
 from .versions import proven
 
-__all__ = ("adopt_connection", "release_connection", "takeable_connection")
+__all__ = ("adopt_connection", "connection_fileno", "release_connection", "takeable_connection")
 
 
 def takeable_connection(send: Any) -> tuple[Any, bytes] | None:
@@ -43,6 +43,7 @@ def takeable_connection(send: Any) -> tuple[Any, bytes] | None:
 
 
 def connection_fileno(protocol: Any) -> int:
+    """The descriptor of the socket behind daphne's websocket ``protocol``."""
     return protocol.transport.fileno()
 
 

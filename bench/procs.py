@@ -20,7 +20,9 @@ import asyncio
 import functools
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from relay import migrated_database  # noqa: E402
 from run import SLIDERS_APP, _patch_roundtrip, check_sliders_doc, open_session  # noqa: E402
-from servers import ROOT, running  # noqa: E402
+from servers import PYTHON, ROOT, running  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 FIGURES = (
@@ -70,6 +71,14 @@ def redis_usage(url: str) -> tuple[float, int]:
     finally:
         client.close()
     return float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]), int(stats["total_commands_processed"])
+
+
+def migrated_database() -> str:
+    """A fresh SQLite file with the project's tables, for the session records."""
+    path = Path(tempfile.mkdtemp(prefix="bench-procs-")) / "db.sqlite3"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "BOKEHSERVER_DB": str(path)}
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    return str(path)
 
 
 @functools.lru_cache(maxsize=None)

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ._compat.handoff import adopt_connection, connection_fileno, release_connection, takeable_connection
+from ._compat.handoff import connection_fileno, release_connection, takeable_connection
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,9 @@ needed. A websocket whose token names another live process is relayed: this proc
 client's whole Bokeh messages (header, metadata, content, buffers) to the owner, which serves
 them through an ``OwnerProxy`` and sends back what the session writes, in order, both ways.
 An owner that does not answer is gone: the socket gets a fresh session built here, as a
-single-process server does for a token whose session it does not have.
+single-process server does for a token whose session it does not have. An owner that is a
+sibling worker of this host (``--num-procs``) is handed the connection itself instead
+(``handoff``): only what cannot be handed over is relayed.
 """
 from __future__ import annotations
 

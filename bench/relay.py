@@ -21,29 +21,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from client import BokehSession, percentile  # noqa: E402
+from procs import measure, migrated_database  # noqa: E402
 from run import SLIDERS_APP, _patch_roundtrip, check_sliders_doc, open_session  # noqa: E402
-from servers import PYTHON, ROOT, running  # noqa: E402
+from servers import ROOT, running  # noqa: E402
 
 BLOCK = 50
-
-
-def migrated_database() -> str:
-    path = Path(tempfile.mkdtemp(prefix="bench-relay-")) / "db.sqlite3"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "BOKEHSERVER_DB": str(path)}
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
-    return str(path)
 
 
 async def relayed_session(page_url: str, ws_url: str) -> tuple[BokehSession, dict[str, Any]]:
@@ -115,58 +105,6 @@ async def hop_costs(redis_url: str, count: int = 300) -> dict[str, float]:
     return {"channels-redis": await there_and_back(LayerWire(layer)), "redis lists": await there_and_back(wire_for(layer))}
 
 
-def redis_commands(redis_url: str) -> int:
-    """Commands the Redis server has processed so far (INFO stats)."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        return int(client.info("stats")["total_commands_processed"])
-    finally:
-        client.close()
-
-
-def cpu_of_tree(pid: int) -> float:
-    total = 0.0
-    for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
-        times = process.cpu_times()
-        total += times.user + times.system
-    return total
-
-
-async def throughput(url: str, pid: int, sessions: int, seconds: float) -> dict[str, float]:
-    opened = []
-    for _ in range(sessions):
-        session, reply, _, _ = await open_session(url, "/sliders")
-        opened.append((session, check_sliders_doc(reply)))
-    steps = [0] * sessions
-    try:
-        for i, (session, info) in enumerate(opened):
-            steps[i] += 1
-            await _patch_roundtrip(session, info, steps[i])
-        count = 0
-        end = time.perf_counter() + seconds
-
-        async def loop(i: int) -> None:
-            nonlocal count
-            session, info = opened[i]
-            while time.perf_counter() < end:
-                steps[i] += 1
-                await _patch_roundtrip(session, info, steps[i])
-                count += 1
-
-        started, client_cpu, server_cpu = time.perf_counter(), time.process_time(), cpu_of_tree(pid)
-        await asyncio.gather(*(loop(i) for i in range(sessions)))
-        elapsed = time.perf_counter() - started
-        return {
-            "rate": count / elapsed,
-            "client_cpu_percent": 100 * (time.process_time() - client_cpu) / elapsed,
-            "server_cpu_percent": 100 * (cpu_of_tree(pid) - server_cpu) / elapsed,
-        }
-    finally:
-        await asyncio.gather(*(session.close() for session, _ in opened), return_exceptions=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
@@ -188,17 +126,11 @@ def main() -> None:
     print(f"relaying adds (p50) {figures['relayed_p50'] - figures['local_p50']:.2f} ms")
     rates = {}
     for procs in (1, 2):
-        with running("bokehserver", [*extra, "--num-procs", str(procs), SLIDERS_APP], "/sliders", env) as server:
-            time.sleep(3)  # every worker up (the ready check reaches only one)
-            commands = redis_commands(args.redis)
-            rates[procs] = asyncio.run(throughput(server.url, server.process.pid, args.sessions, args.seconds))
-            commands = redis_commands(args.redis) - commands
-        r = rates[procs]
+        rates[procs] = r = measure(procs, args.sessions, args.seconds, args.redis, args.on_loop)
         print(f"{procs} worker(s), {args.sessions} sessions: {r['rate']:.0f} round trips/s "
-              f"(client CPU {r['client_cpu_percent']:.0f} %, servers' CPU {r['server_cpu_percent']:.0f} %; "
-              f"Redis: {commands} commands while opening and patching, other users of this Redis included)")
+              f"(client CPU {r['client_cpu']:.0f} %, servers' CPU {r['server_cpu']:.0f} %; "
+              f"Redis: {r['redis_commands']:.2f} commands per round trip, other users of this Redis included)")
     print(f"2 workers / 1 worker: {rates[2]['rate'] / rates[1]['rate']:.2f}x")
-
 
 if __name__ == "__main__":
     main()

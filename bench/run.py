@@ -24,6 +24,8 @@ Scenarios (names for --scenarios):
   fanout  one session with 2 sockets and one with N: how much longer a patch takes to reach all N-1
           other sockets than the single other one (the cost per extra connection)
   expire  event-loop stall while 200 closed sessions expire (in-process, bench/expire_sessions.py)
+  procs   runbokeh --num-procs 1 against 2 on Redis, 32 sessions patching: round trips/s, servers', client's
+          and Redis's CPU (bench/procs.py; bokehserver only, skipped with a note without Redis)
 """
 from __future__ import annotations
 
@@ -77,7 +79,7 @@ BIG_MODELS_COUNT = 2000
 BIG_POINTS_COUNT = 100_000
 BROWSER_PAUSE_S = 0.150
 REPLY_TIMEOUT_S = 60.0
-SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire")
+SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire", "procs")
 
 
 class CheckFailed(Exception):
@@ -104,6 +106,8 @@ class Config:
     fanout_connections: int
     fanout_patches: int
     expire_sessions: int
+    procs_sessions: int = 32
+    procs_seconds: float = 5.0
 
 
 FULL = Config(
@@ -125,6 +129,7 @@ QUICK = Config(
     big_samples=1,
     fanout_connections=4, fanout_patches=3,
     expire_sessions=10,
+    procs_sessions=4, procs_seconds=0.5,
 )
 
 
@@ -563,6 +568,26 @@ def scenario_expire(cfg: Config) -> dict[str, dict[str, float]]:
     }
 
 
+def scenario_procs(results: Results, cfg: Config) -> None:
+    """bench/procs.py's comparison of one and two workers; its own table goes into the notes."""
+    import procs
+
+    why = procs.redis_available()
+    if why is not None:
+        print(f"note: skipped procs: it needs Redis: {why}", flush=True)
+        results.notes.append(f"procs: skipped, it needs Redis: {why}")
+        return
+    log(f"[procs] runbokeh --num-procs 1 and 2, {cfg.procs_sessions} sessions, {cfg.procs_seconds:g} s each, {cfg.runs} run(s)")
+    try:
+        lines = procs.compare([os.environ.get("BENCH_SERVER_ROOT", "")], cfg.runs, cfg.procs_sessions, cfg.procs_seconds,
+                              report=log)
+    except Exception as exc:
+        results.failures[("procs", OURS)] = f"{type(exc).__name__}: {exc}"[:500]
+        return
+    results.notes.append(f"procs: bokehserver only, {cfg.procs_sessions} sessions patching in closed loops "
+                         f"(median [min-max] of {cfg.runs} run(s)):\n" + "\n".join(lines))
+
+
 MEASURE: dict[str, Callable[[str, Config, Profiler], dict[str, float]]] = {
     "open": scenario_open,
     "patch": scenario_patch,
@@ -866,6 +891,9 @@ def run(kinds: list[str], scenarios: list[str], cfg: Config, profiler: Profiler)
                 "bokeh's Document.destroy per session (what bokeh serve's cleanup calls, one gc.collect() each), "
                 "measured in the same process by expire_sessions.py --baseline."
             )
+            continue
+        if scenario == "procs":
+            scenario_procs(results, cfg)
             continue
         runs = cfg.stream_runs if scenario == "stream" else cfg.runs
         for index in range(runs):

@@ -264,6 +264,7 @@ class BokehDaphneServer(DaphneServer):
         install_config_dump_shortcut(shortcuts)
         self.ws_factory.protocol = ReasonedWebSocketProtocol
         self.ws_factory.write_frames = frame_writer(shortcuts)
+        self.web_application.relay.adopt_connections_with(self.http_factory)
         reactor_loop(reactor).call_soon(self.web_application.start)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:

@@ -15,13 +15,20 @@ from .layers import forget_inherited_layers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("bind_socket", "ensure_django", "fork_workers", "minimal_django_settings")
+__all__ = ("bind_socket", "ensure_django", "fork_workers", "minimal_django_settings", "worker_group")
 
 LISTEN_BACKLOG = 128
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # a worker that dies sooner than this after its start is failing at start: restarts wait a second,
 # and stop after this many in a row
 QUICK_EXIT_SECONDS, MAX_QUICK_EXITS, RESTART_DELAY_SECONDS = 5.0, 5, 1.0
+# names the workers one fork_workers call forks (restarted ones too), inherited over fork
+_worker_group: str | None = None
+
+
+def worker_group() -> str | None:
+    """The name shared by this process and its sibling workers (None: not a forked worker)."""
+    return _worker_group
 
 
 def minimal_django_settings() -> dict[str, Any]:
@@ -92,6 +99,8 @@ def fork_workers(count: int) -> int:
     1 if any failed. A worker that keeps dying within ``QUICK_EXIT_SECONDS`` of its start is given
     up after ``MAX_QUICK_EXITS`` tries, so a broken app does not fork forever.
     """
+    global _worker_group
+    _worker_group = secrets.token_hex(8)
     children: dict[int, int] = {}
     started: dict[int, float] = {}
     quick_exits: dict[int, int] = {}

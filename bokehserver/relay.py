@@ -6,7 +6,9 @@ needed. A websocket whose token names another live process is relayed: this proc
 client's whole Bokeh messages (header, metadata, content, buffers) to the owner, which serves
 them through an ``OwnerProxy`` and sends back what the session writes, in order, both ways.
 An owner that does not answer is gone: the socket gets a fresh session built here, as a
-single-process server does for a token whose session it does not have.
+single-process server does for a token whose session it does not have. An owner that is a
+sibling worker of this host (``--num-procs``) is handed the connection itself instead
+(``handoff``): only what cannot be handed over is relayed.
 """
 from __future__ import annotations
 
@@ -20,7 +22,10 @@ from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
 from . import conf
+from ._compat.handoff import adopt_connection
+from .handoff import HANDOFF_KEY, Handoffs
 from .layers import shared_layer
+from .process import worker_group
 from .relay_wire import wire_for
 from .relay_owner import CLOSE, FRAMES, MESSAGE_TOO_BIG, OwnerProxy
 
@@ -122,6 +127,8 @@ class Relay:
         # sockets whose OPENED is on its way, and those of them that closed meanwhile
         self._opening: set[str] = set()
         self._cancelled: set[str] = set()
+        self.handoffs = Handoffs()
+        self._http_factory: Any = None
 
     @property
     def proxies(self) -> int:
@@ -146,11 +153,37 @@ class Relay:
 
     async def claim(self) -> dict[str, str]:
         """What a new session's token carries to name this process as the owner ({} with one process)."""
+        claims = {HANDOFF_KEY: self.handoffs.name} if self.handoffs.name is not None else {}
         channel = await self.channel()
-        return {OWNER_KEY: channel} if channel is not None else {}
+        if channel is not None:
+            claims[OWNER_KEY] = channel
+        return claims
+
+    def adopt_connections_with(self, http_factory: Any) -> None:
+        """Serve websockets sibling workers hand over with daphne's ``http_factory`` (from ``start()`` on)."""
+        self._http_factory = http_factory
+
+    def hand_off(self, scope: dict[str, Any], send: Any) -> bool:
+        """Give a websocket whose session a sibling worker built to that worker, before its handshake is answered.
+
+        True once the sibling has the connection: nothing more is done with it here.
+        """
+        if self.handoffs.name is None:
+            return False
+        subprotocols = scope.get("subprotocols") or ()
+        if len(subprotocols) != 2 or subprotocols[0] != "bokeh":
+            return False
+        try:
+            name = get_token_payload(subprotocols[1]).get(HANDOFF_KEY)
+        except Exception:
+            return False
+        return self.handoffs.hand_off(name, send)
 
     def start(self) -> None:
-        """Listen on the relay channel and check owners' liveness (worker tasks); nothing with one process."""
+        """Take sibling workers' websockets, listen on the relay channel and check owners' liveness (worker tasks)."""
+        factory = self._http_factory
+        if factory is not None:
+            self.handoffs.serve(worker_group(), lambda fd, request: adopt_connection(factory, fd, request))
         if shared_layer() is None:
             return
         worker = self._web_app.worker
@@ -159,6 +192,7 @@ class Relay:
 
     async def stop(self) -> None:
         """Close the sockets held for other processes' sessions and the proxies served here."""
+        self.handoffs.stop()
         for proxy in list(self._proxies.values()):
             await proxy.stop()
         for relayed in list(self._sockets.values()):

@@ -55,6 +55,8 @@ def websocket_application(other_websockets: ASGIApp | None = None) -> ASGIApp:
             await other_websockets(scope, receive, send)
             return
         web_app = registry.get_web_application()
+        if kwargs is not None and web_app.relay.hand_off(scope, send):
+            return  # a sibling worker process, which built its session, serves it
         send = adopt_daphne_websocket(send, web_app.websocket_max_message_size_bytes)
         scope = {**scope, "url_route": {"args": (), "kwargs": kwargs if kwargs is not None else {"app_path": None}}}
         await consumer(scope, receive, send)

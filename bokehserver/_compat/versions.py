@@ -79,6 +79,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "daphne's Server.run() without reactor.run(), so that a running loop drives the reactor",
         {"daphne": ">=4.2.2,<4.3"},
     ),
+    "connection handoff": (
+        "a websocket's TCP transport taken from daphne before its handshake is answered, and adopted by a sibling's daphne",
+        {"twisted": ">=24.3,<26.11", "daphne": ">=4.2.2,<4.3", "autobahn": ">=24.4.2,<26.12"},
+    ),
     "reactor rebinding": (
         "Twisted's installed reactor, daphne's and txaio's references to it, moved to another loop",
         {"twisted": ">=24.3,<26.11", "daphne": ">=4.2.2,<4.3", "txaio": ">=23.1.1,<26.7"},

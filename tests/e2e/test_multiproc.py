@@ -85,7 +85,7 @@ def worker_pids(server) -> set[int]:
     return {child.pid for child in psutil.Process(server.pid).children()}
 
 
-def test_num_procs_two_serves_every_page_with_one_session_each(bokeh_server_factory, redis_url, hook_file, e2e_database):
+def test_num_procs_two_serves_every_page_with_one_session_each_in_its_worker(bokeh_server_factory, redis_url, hook_file, e2e_database):
     server = bokeh_server_factory(str(RELAY_APP), "--num-procs", "2", env=server_env(redis_url, hook_file))
     workers = wait_until(lambda: worker_pids(server) if len(worker_pids(server)) == 2 else None)
     assert server.pid not in workers
@@ -101,6 +101,9 @@ def test_num_procs_two_serves_every_page_with_one_session_each(bokeh_server_fact
     built = sessions_built(hook_file)
     assert len(built) == 8 and len({session_id for session_id, _ in built}) == 8, built
     assert builders <= workers
+    # each websocket was served by the worker that built its session (handed over to it, not relayed)
+    log = server.log_text()
+    assert all(f"WebSocket connection opened for /relay_app session {session_id}" in log for session_id, _ in built), log
     assert server.log_problems() == []
 
 

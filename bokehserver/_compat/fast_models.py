@@ -4,7 +4,8 @@ bokeh recomputes per model what is fixed per class (default overrides along the 
 defaults are unstable), computes every default to serialize only the set ones, and makes every
 container default (empty lists, dicts and sets, ~250 in a small app) at construction. A server
 building and serializing a document per session pays all of it, so these shortcuts do the class
-work once, skip defaults nobody serializes, and make an empty container default on first read.
+work once, skip defaults nobody serializes, and make an empty container default on first read;
+``containers`` makes the lists, dicts and sets models hold lighter.
 ``tests/test_fast_models.py`` holds each one to bokeh's own, which ``bokehs_own_models()`` restores.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bokeh.core.property.instance import InstanceDefault
 from bokeh.core.property.singletons import Intrinsic, Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
 
+from .containers import SHORTCUTS as _CONTAINER_SHORTCUTS
 from .versions import proven
 
 __all__ = ("bokehs_own_models", "install_fast_models")
@@ -234,6 +236,7 @@ _SHORTCUTS: tuple[tuple[Any, str, Any, Any], ...] = (
     (_model_util, "visit_value_and_its_immediate_references", _visit_value, _visit_value_quickly),
     *(((_model_module, "visit_value_and_its_immediate_references", _visit_value, _visit_value_quickly),)
       if vars(_model_module).get("visit_value_and_its_immediate_references") is _visit_value else ()),
+    *_CONTAINER_SHORTCUTS,  # list, dict and set values without a __dict__ and an owner set each
 )
 
 

@@ -26,6 +26,7 @@ from bokeh.core.property.singletons import Intrinsic, Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
 
 from .containers import SHORTCUTS as _CONTAINER_SHORTCUTS
+from .data_models import SHORTCUTS as _DATA_MODEL_SHORTCUTS
 from .versions import proven
 
 __all__ = ("bokehs_own_models", "install_fast_models")
@@ -237,6 +238,7 @@ _SHORTCUTS: tuple[tuple[Any, str, Any, Any], ...] = (
     *(((_model_module, "visit_value_and_its_immediate_references", _visit_value, _visit_value_quickly),)
       if vars(_model_module).get("visit_value_and_its_immediate_references") is _visit_value else ()),
     *_CONTAINER_SHORTCUTS,  # list, dict and set values without a __dict__ and an owner set each
+    *_DATA_MODEL_SHORTCUTS,  # which classes are DataModels, once per class rather than per serialization
 )
 
 

@@ -66,6 +66,22 @@ def test_themed_values_are_bokehs():
     assert model.themed_values() is None
 
 
+def test_an_empty_theme_changes_what_bokehs_changes():
+    def themed_twice() -> list[tuple[str, object, object]]:
+        seen: list[tuple[str, object, object]] = []
+        model = GlyphRenderer()
+        model.on_change("visible", lambda attr, old, new: seen.append((attr, old, new)))
+        model.apply_theme({})  # nothing to do on an unthemed model
+        model.apply_theme({"visible": False})
+        model.apply_theme({})  # takes the theme's value away again
+        seen.append(("themed", model.themed_values(), model.visible))
+        return seen
+
+    with bokehs_own_models():
+        bokehs = themed_twice()
+    assert themed_twice() == bokehs == [("visible", True, False), ("visible", False, True), ("themed", None, True)]
+
+
 def plain(value: object) -> object:
     """``value`` with models replaced by their type (two instances of a class differ in ids only)."""
     if isinstance(value, HasProps):

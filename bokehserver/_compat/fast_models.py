@@ -36,6 +36,7 @@ _bokeh_properties_with_values = HasProps.properties_with_values
 _bokeh_overridden_defaults = HasProps._overridden_defaults.__func__  # type: ignore[attr-defined]
 _bokeh_has_unstable_default = PropertyDescriptor.has_unstable_default
 _bokeh_themed_values = HasProps.themed_values
+_bokeh_apply_theme = HasProps.apply_theme
 _bokeh_set_from_json = HasProps.set_from_json
 _bokeh_visit_references = _model_util.visit_immediate_value_references
 _visit_value = _model_util.visit_value_and_its_immediate_references
@@ -225,11 +226,20 @@ def _themed_values(self: HasProps) -> dict[str, Any] | None:
     return self.__dict__.get("__themed_values__")
 
 
+def _apply_theme(self: HasProps, property_values: dict[str, Any]) -> None:
+    """``HasProps.apply_theme``, which for an empty theme on an unthemed model (every model a document
+    without a theme attaches) ends in ``hasattr(self, "__themed_values__")``: an AttributeError whose
+    message first ranks every property name by similarity."""
+    if property_values or self.__dict__.get("__themed_values__") is not None:
+        _bokeh_apply_theme(self, property_values)
+
+
 _SHORTCUTS: tuple[tuple[Any, str, Any, Any], ...] = (
     (HasProps, "__init__", _bokeh_init, _init),
     (HasProps, "properties_with_values", _bokeh_properties_with_values, _properties_with_values),
     (HasProps, "_overridden_defaults", classmethod(_bokeh_overridden_defaults), classmethod(_overridden_defaults)),
     (HasProps, "themed_values", _bokeh_themed_values, _themed_values),
+    (HasProps, "apply_theme", _bokeh_apply_theme, _apply_theme),
     (HasProps, "set_from_json", _bokeh_set_from_json, _set_from_json),
     (PropertyDescriptor, "has_unstable_default", _bokeh_has_unstable_default, _has_unstable_default),
     (_model_util, "visit_immediate_value_references", _bokeh_visit_references, _visit_immediate_value_references),

@@ -9,7 +9,8 @@ bokeh's, and ``isinstance`` checks against bokeh's classes still hold.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from bokeh.core.property import container as _container
 from bokeh.core.property import wrappers as _wrappers
@@ -22,6 +23,11 @@ class _SlimOwners:
 
     __slots__ = ()
     _owners: tuple[tuple[Any, Any], ...]
+    _builtin: ClassVar[type]  # the builtin container under bokeh's class
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._builtin.__init__(self, *args, **kwargs)  # bokeh's own __init__ only adds its set of owners
+        self._owners = ()
 
     def _register_owner(self, owner: Any, descriptor: Any) -> None:
         if (owner, descriptor) not in self._owners:
@@ -33,64 +39,40 @@ class _SlimOwners:
 
 class PropertyValueList(_SlimOwners, _wrappers.PropertyValueList):
     __slots__ = ("_owners",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        list.__init__(self, *args, **kwargs)
-        self._owners = ()
+    _builtin = list
 
 
 class PropertyValueSet(_SlimOwners, _wrappers.PropertyValueSet):
     __slots__ = ("_owners",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        set.__init__(self, *args, **kwargs)
-        self._owners = ()
+    _builtin = set
 
 
 class PropertyValueDict(_SlimOwners, _wrappers.PropertyValueDict):
     __slots__ = ("_owners",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        dict.__init__(self, *args, **kwargs)
-        self._owners = ()
+    _builtin = dict
 
 
 class PropertyValueColumnData(_SlimOwners, _wrappers.PropertyValueColumnData):
     __slots__ = ("_owners",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        dict.__init__(self, *args, **kwargs)
-        self._owners = ()
+    _builtin = dict
 
 
-def _list_wrap(self: Any, value: Any) -> Any:
-    if isinstance(value, list) and not isinstance(value, _wrappers.PropertyValueList):
-        return PropertyValueList(value)
-    return value
+def _wrapping(builtin: type, bokehs: type, ours: type) -> Callable[[Any, Any], Any]:
+    """A container property's ``wrap``: what bokeh wraps in ``bokehs``, wrapped in ``ours``."""
 
+    def wrap(self: Any, value: Any) -> Any:
+        if isinstance(value, builtin) and not isinstance(value, bokehs):
+            return ours(value)
+        return value
 
-def _set_wrap(self: Any, value: Any) -> Any:
-    if isinstance(value, set) and not isinstance(value, _wrappers.PropertyValueSet):
-        return PropertyValueSet(value)
-    return value
-
-
-def _dict_wrap(self: Any, value: Any) -> Any:
-    if isinstance(value, dict) and not isinstance(value, _wrappers.PropertyValueDict):
-        return PropertyValueDict(value)
-    return value
-
-
-def _column_data_wrap(self: Any, value: Any) -> Any:
-    if isinstance(value, dict) and not isinstance(value, _wrappers.PropertyValueColumnData):
-        return PropertyValueColumnData(value)
-    return value
+    return wrap
 
 
 # (owner, name, bokeh's, ours), as fast_models lists its shortcuts
 SHORTCUTS: tuple[tuple[Any, str, Any, Any], ...] = (
-    (_container.List, "wrap", _container.List.wrap, _list_wrap),
-    (_container.Set, "wrap", _container.Set.wrap, _set_wrap),
-    (_container.Dict, "wrap", _container.Dict.wrap, _dict_wrap),
-    (_container.ColumnData, "wrap", _container.ColumnData.wrap, _column_data_wrap),
+    (_container.List, "wrap", _container.List.wrap, _wrapping(list, _wrappers.PropertyValueList, PropertyValueList)),
+    (_container.Set, "wrap", _container.Set.wrap, _wrapping(set, _wrappers.PropertyValueSet, PropertyValueSet)),
+    (_container.Dict, "wrap", _container.Dict.wrap, _wrapping(dict, _wrappers.PropertyValueDict, PropertyValueDict)),
+    (_container.ColumnData, "wrap", _container.ColumnData.wrap,
+     _wrapping(dict, _wrappers.PropertyValueColumnData, PropertyValueColumnData)),
 )

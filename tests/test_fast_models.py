@@ -57,6 +57,29 @@ def test_per_class_answers_are_bokehs():
                 assert descriptor.has_unstable_default(model) == fast_models._bokeh_has_unstable_default(descriptor, model)
 
 
+def test_the_unset_properties_the_walk_skips_refer_to_no_model():
+    skipped = 0
+    for cls in instantiable_models():
+        model = cls()
+        for name in fast_models._facts(cls).plain:
+            assert name not in model._property_values, (cls, name)
+            found: list = []
+            fast_models._visit_value(getattr(model, name), found.append)
+            assert found == [], (cls, name)
+            skipped += 1
+        with bokehs_own_models():
+            try:
+                theirs = {m.id for m in collect_models(model)}
+            except UnsetValueError:  # a required property without a value: ours must say so too
+                theirs = None
+        if theirs is None:
+            with pytest.raises(UnsetValueError):
+                collect_models(model)
+        else:
+            assert {m.id for m in collect_models(model)} == theirs, cls
+    assert skipped > 100
+
+
 def test_themed_values_are_bokehs():
     model = GlyphRenderer()
     assert model.themed_values() is None is fast_models._bokeh_themed_values(model)

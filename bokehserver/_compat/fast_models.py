@@ -50,7 +50,7 @@ class _ClassFacts:
     Kept on the class itself, so classes an app defines per session take theirs with them.
     """
 
-    __slots__ = ("overrides", "unstable", "serial", "eager", "deferred")
+    __slots__ = ("overrides", "unstable", "serial", "eager", "deferred", "plain")
 
     def __init__(self, cls: type[HasProps]) -> None:
         self.overrides: Mapping[str, Any] = MappingProxyType(_bokeh_overridden_defaults(cls))
@@ -61,6 +61,8 @@ class _ClassFacts:
         self.deferred: dict[str, str] = {}
         # each serialized property in bokeh's order, and whether reading its unset default matters
         self.serial: list[tuple[str, PropertyDescriptor, bool]] = []
+        # properties that may refer to models but whose unset value (the class's stable default) holds none
+        self.plain: set[str] = set()
         for name in cls.properties(_with_props=True):
             descriptor = cls.lookup(name)
             target = getattr(descriptor, "aliased_name", name)  # an alias answers for what it aliases
@@ -72,6 +74,8 @@ class _ClassFacts:
                     self.deferred[name] = target
                 else:
                     self.eager.append((name, descriptor))
+            elif target == name and descriptor.property.has_ref and self._holds_no_model(cls, descriptor):
+                self.plain.add(name)
             if descriptor.serialized:
                 default = self.overrides.get(name, descriptor.property._default)
                 # a made default is stored on the model (unstable) or raises (missing); an empty
@@ -94,6 +98,21 @@ class _ClassFacts:
         except Exception:
             return False
         return isinstance(value, PropertyValueContainer) and len(value) == 0
+
+
+    def _holds_no_model(self, cls: type[HasProps], descriptor: PropertyDescriptor) -> bool:
+        """Whether the stable default a model reads for this property refers to no model."""
+        prop = descriptor.property
+        default = self.overrides.get(descriptor.name, prop._default)
+        if default is Undefined or callable(default) or descriptor.is_unstable(default):
+            return False
+        try:
+            value = prop.prepare_value(cls, descriptor.name, prop._copy_default(default))
+        except Exception:
+            return False
+        found: list[Any] = []
+        _visit_value(value, found.append)
+        return not found
 
 
 def _facts(cls: type[HasProps]) -> _ClassFacts:
@@ -124,16 +143,22 @@ def _init(self: HasProps, **properties: Any) -> None:
 
 
 def _visit_immediate_value_references(value: Any, visitor: Callable[[Any], None]) -> None:
-    """bokeh's walk over a model's references, without making the empty defaults nobody read."""
+    """bokeh's walk over a model's references, without making the empty defaults nobody read, nor
+    reading the unset properties whose default refers to no model."""
     if not isinstance(value, HasProps):
         _visit_value(value, visitor)
         return
-    deferred = _facts(type(value)).deferred
+    facts = _facts(type(value))
     themed = value.themed_values() or ()
+    held = value._property_values
     for name in value.properties_with_refs():
-        target = deferred.get(name)
-        if target is not None and target not in value._property_values and target not in themed:
-            continue  # still its empty default (an in-place change moves it to _property_values)
+        if name in facts.plain:
+            if name not in held and name not in themed:
+                continue  # its class's default, which holds no model
+        else:
+            target = facts.deferred.get(name)
+            if target is not None and target not in held and target not in themed:
+                continue  # still its empty default (an in-place change moves it to _property_values)
         _visit_value(getattr(value, name), visitor)
 
 

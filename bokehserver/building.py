@@ -12,6 +12,9 @@ from bokeh.application import Application
 from bokeh.document import Document
 from bokeh.settings import settings as bokeh_settings
 
+from . import conf
+from ._compat.validation import validate_document
+
 logger = logging.getLogger(__name__)
 
 __all__ = ("build_document",)
@@ -42,4 +45,7 @@ def build_document(application: Application, doc: Document, url: str | None, ses
         if handler.failed:
             logger.error(_FAILED + "\n%s", url, session_id, (handler.error_detail or handler.error or "").rstrip())
     if bokeh_settings.perform_document_validation():
-        doc.validate()
+        if conf.get("SPEED_SHORTCUTS"):
+            validate_document(doc)
+        else:
+            doc.validate()

@@ -94,7 +94,7 @@ DEFAULTS: dict[str, Any] = {
     # 0 runs it on the loop as bokeh serve does (faster, but no ORM or blocking calls in app code).
     "APP_CODE_THREADS": 32,
     # Speed shortcuts that replace internals of bokeh and autobahn with faster equivalents (model
-    # building and serialization, whole-message websocket writes, autobahn's handshake config dump).
+    # building, validation and serialization, whole-message websocket writes, autobahn's handshake config dump).
     # Each is used only on the versions it was proven on (docs/compatibility.md); False keeps the
     # dependencies' own code everywhere. Read when the app loads and when a server starts.
     "SPEED_SHORTCUTS": True,

@@ -57,6 +57,29 @@ def test_per_class_answers_are_bokehs():
                 assert descriptor.has_unstable_default(model) == fast_models._bokeh_has_unstable_default(descriptor, model)
 
 
+def test_the_unset_properties_the_walk_skips_refer_to_no_model():
+    skipped = 0
+    for cls in instantiable_models():
+        model = cls()
+        for name in fast_models._facts(cls).plain:
+            assert name not in model._property_values, (cls, name)
+            found: list = []
+            fast_models._visit_value(getattr(model, name), found.append)
+            assert found == [], (cls, name)
+            skipped += 1
+        with bokehs_own_models():
+            try:
+                theirs = {m.id for m in collect_models(model)}
+            except UnsetValueError:  # a required property without a value: ours must say so too
+                theirs = None
+        if theirs is None:
+            with pytest.raises(UnsetValueError):
+                collect_models(model)
+        else:
+            assert {m.id for m in collect_models(model)} == theirs, cls
+    assert skipped > 100
+
+
 def test_themed_values_are_bokehs():
     model = GlyphRenderer()
     assert model.themed_values() is None is fast_models._bokeh_themed_values(model)
@@ -64,6 +87,22 @@ def test_themed_values_are_bokehs():
     assert model.themed_values() == {"visible": False} == fast_models._bokeh_themed_values(model)
     model.unapply_theme()
     assert model.themed_values() is None
+
+
+def test_an_empty_theme_changes_what_bokehs_changes():
+    def themed_twice() -> list[tuple[str, object, object]]:
+        seen: list[tuple[str, object, object]] = []
+        model = GlyphRenderer()
+        model.on_change("visible", lambda attr, old, new: seen.append((attr, old, new)))
+        model.apply_theme({})  # nothing to do on an unthemed model
+        model.apply_theme({"visible": False})
+        model.apply_theme({})  # takes the theme's value away again
+        seen.append(("themed", model.themed_values(), model.visible))
+        return seen
+
+    with bokehs_own_models():
+        bokehs = themed_twice()
+    assert themed_twice() == bokehs == [("visible", True, False), ("visible", False, True), ("themed", None, True)]
 
 
 def plain(value: object) -> object:

@@ -4,7 +4,8 @@ bokeh recomputes per model what is fixed per class (default overrides along the 
 defaults are unstable), computes every default to serialize only the set ones, and makes every
 container default (empty lists, dicts and sets, ~250 in a small app) at construction. A server
 building and serializing a document per session pays all of it, so these shortcuts do the class
-work once, skip defaults nobody serializes, and make an empty container default on first read.
+work once, skip defaults nobody serializes, and make an empty container default on first read;
+``containers`` makes the lists, dicts and sets models hold lighter.
 ``tests/test_fast_models.py`` holds each one to bokeh's own, which ``bokehs_own_models()`` restores.
 """
 from __future__ import annotations
@@ -24,6 +25,8 @@ from bokeh.core.property.instance import InstanceDefault
 from bokeh.core.property.singletons import Intrinsic, Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
 
+from .containers import SHORTCUTS as _CONTAINER_SHORTCUTS
+from .data_models import SHORTCUTS as _DATA_MODEL_SHORTCUTS
 from .versions import proven
 
 __all__ = ("bokehs_own_models", "install_fast_models")
@@ -33,6 +36,7 @@ _bokeh_properties_with_values = HasProps.properties_with_values
 _bokeh_overridden_defaults = HasProps._overridden_defaults.__func__  # type: ignore[attr-defined]
 _bokeh_has_unstable_default = PropertyDescriptor.has_unstable_default
 _bokeh_themed_values = HasProps.themed_values
+_bokeh_apply_theme = HasProps.apply_theme
 _bokeh_set_from_json = HasProps.set_from_json
 _bokeh_visit_references = _model_util.visit_immediate_value_references
 _visit_value = _model_util.visit_value_and_its_immediate_references
@@ -46,7 +50,7 @@ class _ClassFacts:
     Kept on the class itself, so classes an app defines per session take theirs with them.
     """
 
-    __slots__ = ("overrides", "unstable", "serial", "eager", "deferred")
+    __slots__ = ("overrides", "unstable", "serial", "eager", "deferred", "plain")
 
     def __init__(self, cls: type[HasProps]) -> None:
         self.overrides: Mapping[str, Any] = MappingProxyType(_bokeh_overridden_defaults(cls))
@@ -57,6 +61,8 @@ class _ClassFacts:
         self.deferred: dict[str, str] = {}
         # each serialized property in bokeh's order, and whether reading its unset default matters
         self.serial: list[tuple[str, PropertyDescriptor, bool]] = []
+        # properties that may refer to models but whose unset value (the class's stable default) holds none
+        self.plain: set[str] = set()
         for name in cls.properties(_with_props=True):
             descriptor = cls.lookup(name)
             target = getattr(descriptor, "aliased_name", name)  # an alias answers for what it aliases
@@ -68,6 +74,8 @@ class _ClassFacts:
                     self.deferred[name] = target
                 else:
                     self.eager.append((name, descriptor))
+            elif target == name and descriptor.property.has_ref and self._holds_no_model(cls, descriptor):
+                self.plain.add(name)
             if descriptor.serialized:
                 default = self.overrides.get(name, descriptor.property._default)
                 # a made default is stored on the model (unstable) or raises (missing); an empty
@@ -90,6 +98,21 @@ class _ClassFacts:
         except Exception:
             return False
         return isinstance(value, PropertyValueContainer) and len(value) == 0
+
+
+    def _holds_no_model(self, cls: type[HasProps], descriptor: PropertyDescriptor) -> bool:
+        """Whether the stable default a model reads for this property refers to no model."""
+        prop = descriptor.property
+        default = self.overrides.get(descriptor.name, prop._default)
+        if default is Undefined or callable(default) or descriptor.is_unstable(default):
+            return False
+        try:
+            value = prop.prepare_value(cls, descriptor.name, prop._copy_default(default))
+        except Exception:
+            return False
+        found: list[Any] = []
+        _visit_value(value, found.append)
+        return not found
 
 
 def _facts(cls: type[HasProps]) -> _ClassFacts:
@@ -120,16 +143,22 @@ def _init(self: HasProps, **properties: Any) -> None:
 
 
 def _visit_immediate_value_references(value: Any, visitor: Callable[[Any], None]) -> None:
-    """bokeh's walk over a model's references, without making the empty defaults nobody read."""
+    """bokeh's walk over a model's references, without making the empty defaults nobody read, nor
+    reading the unset properties whose default refers to no model."""
     if not isinstance(value, HasProps):
         _visit_value(value, visitor)
         return
-    deferred = _facts(type(value)).deferred
+    facts = _facts(type(value))
     themed = value.themed_values() or ()
+    held = value._property_values
     for name in value.properties_with_refs():
-        target = deferred.get(name)
-        if target is not None and target not in value._property_values and target not in themed:
-            continue  # still its empty default (an in-place change moves it to _property_values)
+        if name in facts.plain:
+            if name not in held and name not in themed:
+                continue  # its class's default, which holds no model
+        else:
+            target = facts.deferred.get(name)
+            if target is not None and target not in held and target not in themed:
+                continue  # still its empty default (an in-place change moves it to _property_values)
         _visit_value(getattr(value, name), visitor)
 
 
@@ -222,11 +251,20 @@ def _themed_values(self: HasProps) -> dict[str, Any] | None:
     return self.__dict__.get("__themed_values__")
 
 
+def _apply_theme(self: HasProps, property_values: dict[str, Any]) -> None:
+    """``HasProps.apply_theme``, which for an empty theme on an unthemed model (every model a document
+    without a theme attaches) ends in ``hasattr(self, "__themed_values__")``: an AttributeError whose
+    message first ranks every property name by similarity."""
+    if property_values or self.__dict__.get("__themed_values__") is not None:
+        _bokeh_apply_theme(self, property_values)
+
+
 _SHORTCUTS: tuple[tuple[Any, str, Any, Any], ...] = (
     (HasProps, "__init__", _bokeh_init, _init),
     (HasProps, "properties_with_values", _bokeh_properties_with_values, _properties_with_values),
     (HasProps, "_overridden_defaults", classmethod(_bokeh_overridden_defaults), classmethod(_overridden_defaults)),
     (HasProps, "themed_values", _bokeh_themed_values, _themed_values),
+    (HasProps, "apply_theme", _bokeh_apply_theme, _apply_theme),
     (HasProps, "set_from_json", _bokeh_set_from_json, _set_from_json),
     (PropertyDescriptor, "has_unstable_default", _bokeh_has_unstable_default, _has_unstable_default),
     (_model_util, "visit_immediate_value_references", _bokeh_visit_references, _visit_immediate_value_references),
@@ -234,6 +272,8 @@ _SHORTCUTS: tuple[tuple[Any, str, Any, Any], ...] = (
     (_model_util, "visit_value_and_its_immediate_references", _visit_value, _visit_value_quickly),
     *(((_model_module, "visit_value_and_its_immediate_references", _visit_value, _visit_value_quickly),)
       if vars(_model_module).get("visit_value_and_its_immediate_references") is _visit_value else ()),
+    *_CONTAINER_SHORTCUTS,  # list, dict and set values without a __dict__ and an owner set each
+    *_DATA_MODEL_SHORTCUTS,  # which classes are DataModels, once per class rather than per serialization
 )
 
 

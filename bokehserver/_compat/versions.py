@@ -27,6 +27,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "HasProps construction, default lookups and serialization (bokehserver._compat.fast_models)",
         {"bokeh": ">=3.6,<3.11"},
     ),
+    "document validation": (
+        "the _check* validators bokeh's check_integrity finds with dir() on every model, found once per class",
+        {"bokeh": ">=3.6,<3.11"},
+    ),
     "document release": (
         "Document.destroy without its per-document gc.collect() and leak scan",
         {"bokeh": ">=3.6,<3.11"},

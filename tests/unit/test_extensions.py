@@ -151,3 +151,20 @@ def tiny_doc_plain(doc) -> None:
     from bokeh.models import Div
 
     doc.add_root(Div(text="plain"))
+
+
+def plain_doc(doc) -> None:
+    from bokeh.models import Div
+
+    doc.add_root(Div(text="plain"))
+
+
+async def test_pages_bundle_the_extensions_registered_at_the_time(tinyext, web_app, client):
+    web_app({"/plain": plain_doc})
+    assert EXTENSION_SRC.search((await client.get("/plain")).content.decode())
+    _default_resolver.remove(tinyext)
+    try:
+        assert not EXTENSION_SRC.search((await client.get("/plain")).content.decode())
+    finally:
+        _default_resolver.add(tinyext)
+    assert EXTENSION_SRC.search((await client.get("/plain")).content.decode())

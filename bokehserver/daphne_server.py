@@ -26,11 +26,12 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 from ._compat.twisted import unsent_bytes
 from . import conf
-from ._compat.daphne import frame_writer, install_config_dump_shortcut, send_each_frame
+from ._compat.daphne import frame_gatherer, frame_writer, install_config_dump_shortcut, send_each_frame
 from ._compat.reactor import reactor_loop
 from ._compat.versions import proven
 from .asgi import BokehASGI
 from .frames import SEND_FRAMES
+from .gathering import FrameGatherer
 from .pipelining import BoundedWebRequest
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
     queues both ways."""
 
     _reading_paused = False
+    _gatherer: FrameGatherer | None | bool = False  # False: not made yet
 
     def handle_reply(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -68,17 +70,30 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
         super().handle_reply(message)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        """Queue the message for the application; stop reading the socket while it is behind.
+        """Queue the frame for the application (a whole Bokeh message at once: ``gathering``); stop
+        reading the socket while the application is behind.
 
         daphne's queue to the application has no bound: a client sending faster than its
         session works would fill the server's memory. Paused, the client's TCP window fills.
         """
-        super().onMessage(payload, isBinary)
+        gatherer = self._gatherer
+        if gatherer is False:
+            gatherer = self._gatherer = self._make_gatherer()
+        if gatherer is None:
+            super().onMessage(payload, isBinary)
+        else:
+            gatherer.feed(payload, isBinary)
         queue = getattr(self, "application_queue", None)
         if queue is not None and not self._reading_paused and queue.qsize() >= INBOUND_QUEUE_HIGH:
             self._reading_paused = True
             self.transport.pauseProducing()
             self._resume_reading_when_drained()
+
+    def _make_gatherer(self) -> FrameGatherer | None:
+        """One event per Bokeh message for the application, where the server's shortcuts allow it."""
+        limit = self.server.web_application.websocket_max_message_size_bytes
+        shortcuts = getattr(self.factory, "gather_messages", False)
+        return frame_gatherer(self, limit, shortcuts, super().onMessage)
 
     def _resume_reading_when_drained(self) -> None:
         from twisted.internet import reactor
@@ -264,6 +279,7 @@ class BokehDaphneServer(DaphneServer):
         install_config_dump_shortcut(shortcuts)
         self.ws_factory.protocol = ReasonedWebSocketProtocol
         self.ws_factory.write_frames = frame_writer(shortcuts)
+        self.ws_factory.gather_messages = shortcuts
         reactor_loop(reactor).call_soon(self.web_application.start)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:

@@ -7,16 +7,18 @@ its debug lines are logged. Elsewhere autobahn sends each frame and formats its 
 from __future__ import annotations
 
 import pprint
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import autobahn.websocket.protocol as _autobahn_protocol
 import txaio
 
-from ..frames import websocket_bytes
+from ..frames import Frames, websocket_bytes
+from ..gathering import RECEIVE_FRAMES, FrameGatherer
 from .versions import proven
 
-__all__ = ("FrameWriter", "frame_writer", "install_config_dump_shortcut", "pformat_if_logged")
+__all__ = ("FrameWriter", "frame_gatherer", "frame_writer", "install_config_dump_shortcut", "pformat_if_logged")
 
 FrameWriter = Callable[[Any, Sequence["str | bytes"]], None]
 _upstream_pformat = _autobahn_protocol.pformat
@@ -73,3 +75,23 @@ def install_config_dump_shortcut(shortcuts: bool) -> bool:
     use = shortcuts and proven("autobahn config dump")
     _autobahn_protocol.pformat = pformat_if_logged if use else _upstream_pformat
     return use
+
+
+def frame_gatherer(protocol: Any, limit: int, shortcuts: bool, hand_over_frame: Callable[[bytes, bool], None]) -> FrameGatherer | None:
+    """A gatherer handing ``protocol``'s application one event per Bokeh message, where proven and
+    ``shortcuts``; None keeps daphne's one event per frame.
+
+    Frames it passes on one by one go to ``hand_over_frame`` (daphne's own ``onMessage``); a
+    whole message goes on the application's queue as daphne puts a frame there (not while the
+    protocol is muted, and noting the activity for daphne's ping timeout).
+    """
+    if not (shortcuts and proven("message gathering")):
+        return None
+
+    def hand_over_message(frames: Frames) -> None:
+        if protocol.muted:
+            return
+        protocol.last_ping = time.time()
+        protocol.application_queue.put_nowait({"type": RECEIVE_FRAMES, "frames": frames})
+
+    return FrameGatherer(limit, hand_over_frame, hand_over_message)

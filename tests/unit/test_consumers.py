@@ -14,6 +14,7 @@ from bokeh.models import Button, Div, Slider
 from bokeh.util.token import get_session_id
 
 from bokehserver.consumers import CloseCode
+from bokehserver.frames import message_frames
 from waiting import eventually
 
 SECRET = "x" * 44
@@ -152,6 +153,28 @@ async def test_client_patch_is_applied_and_broadcast_to_other_connections_only(s
     assert session.id == get_session_id(token)
     assert session.document.get_model_by_name("s").value == 7
     assert session.document.get_model_by_name("d").text == "value=7"
+
+
+async def test_a_patch_handed_over_whole_is_applied_answered_and_counted_as_one_message(slider_server, open_session, bk):
+    token = bk.make_token()
+    alice = await open_session("/app", token)
+    bob = await open_session("/app", token)
+    doc = await pull(bk, alice)
+    await pull(bk, bob)
+    [session] = slider_server.get_sessions("/app")
+    received = session.traffic.messages_in
+    patch = bk.client_patch(doc, lambda d: setattr(d.get_model_by_name("s"), "value", 4))
+    await bk.send_gathered(alice, message_frames(patch))
+    before = []
+    while (reply := await bk.read_message(alice)).reqid != patch.header["msgid"]:
+        before.append(reply)
+    assert reply.msgtype == "OK"
+    _, div_id = slider_ids(doc, bk)
+    assert [e["new"] for e in changes(before, div_id) if e["attr"] == "text"] == ["value=4"]
+    heard = [await bk.read_message(bob), await bk.read_message(bob)]
+    assert [e["new"] for e in changes(heard, div_id) if e["attr"] == "text"] == ["value=4"]
+    assert session.document.get_model_by_name("s").value == 4
+    assert session.traffic.messages_in == received + 1
 
 
 async def test_patches_stay_within_their_session(slider_server, open_session, bk):
@@ -472,6 +495,16 @@ async def test_protocol_violation_is_closed_4001(slider_server, open_session, bk
     await assert_still_serves(bk, open_session)
 
 
+@pytest.mark.parametrize("case", sorted(BAD_FRAMES))
+async def test_protocol_violation_handed_over_whole_is_closed_4001(slider_server, open_session, bk, bokeh_warnings, case):
+    comm = await open_session("/app")
+    await bk.send_gathered(comm, BAD_FRAMES[case])
+    code, reason = await bk.read_close(comm)
+    assert code == CloseCode.PROTOCOL_ERROR == 4001
+    assert reason
+    assert_warned_without_traceback(bokeh_warnings)
+
+
 async def test_client_ack_via_protocol_is_closed_4001(slider_server, open_session, bk, bokeh_warnings):
     comm = await open_session("/app")
     await bk.send_message(comm, bk.protocol.create("ACK"))
@@ -490,6 +523,15 @@ async def test_oversize_message_is_closed_4009(web_app, open_session, bk, bokeh_
     assert_warned_without_traceback(bokeh_warnings)
     # a message under the limit still works on a new connection
     await assert_still_serves(bk, open_session)
+
+
+async def test_oversize_message_handed_over_whole_is_closed_4009(web_app, open_session, bk, bokeh_warnings):
+    web_app({"/app": bk.slider_doc}, websocket_max_message_size_bytes=1000)
+    comm = await open_session("/app")
+    await bk.send_gathered(comm, [json.dumps({"msgid": "m1", "msgtype": "PULL-DOC-REQ"}), "{}", json.dumps({"x": "\u00e9" * 480})])
+    code, _ = await bk.read_close(comm)
+    assert code == CloseCode.MESSAGE_TOO_BIG == 4009
+    assert_warned_without_traceback(bokeh_warnings)
 
 
 async def test_oversize_limit_counts_bytes_not_characters(web_app, open_session, bk):

@@ -13,6 +13,7 @@ from typing import Any
 
 import autobahn.websocket.protocol as _autobahn_protocol
 import txaio
+from twisted.internet import tcp as _tcp
 
 from ..frames import Frames, websocket_bytes
 from ..gathering import RECEIVE_FRAMES, FrameGatherer
@@ -38,18 +39,40 @@ def write_whole_message(protocol: Any, frames: Sequence[str | bytes]) -> None:
 
     Twisted's transport keeps each write until the loop's next turn; a callback that updates
     many sessions would hold all their messages back until it ends (bokeh serve's Tornado
-    writes at once). One message's frames still go out in one send.
+    writes at once). One message's frames still go out in one send, straight to the socket when
+    the transport holds nothing else.
     """
+    transport = protocol.transport
     if protocol.send_state == protocol.SEND_STATE_GROUND and protocol._perMessageCompress is None and not protocol.send_queue:
-        protocol.transport.write(websocket_bytes(frames))
+        data = websocket_bytes(frames)
+        if _sends_at_once(transport):
+            sent = transport.writeSomeData(data)
+            if sent == len(data):
+                return
+            if type(sent) is int and sent > 0:
+                data = data[sent:]  # the kernel took part: the transport keeps the rest, in order
+        transport.write(data)  # a lost connection shows in the transport's next write, as before
     else:  # autobahn is mid-message, compressing or queueing: let it frame them
         send_each_frame(protocol, frames)
-    transport = protocol.transport
     if getattr(transport, "TLS", False) or getattr(transport, "disconnecting", True) or transport.disconnected:
         return  # leave closing and TLS connections to the reactor
     do_write = getattr(transport, "doWrite", None)
     if do_write is not None and (transport.dataBuffer or transport._tempDataBuffer):
         do_write()  # a failure stays in the transport, which the reactor reports on its next write
+
+
+def _sends_at_once(transport: Any) -> bool:
+    """Whether ``transport`` is a plain TCP connection holding nothing unsent, so that a message can go
+    straight to its socket: Twisted's ``write`` would register the socket with the loop for writing,
+    then the flush below send it and unregister it again, for every message."""
+    try:
+        return (
+            type(transport) is _tcp.Server and transport.connected and not transport.disconnecting
+            and not transport._writeDisconnected and transport.offset == len(transport.dataBuffer)
+            and not transport._tempDataBuffer
+        )
+    except AttributeError:
+        return False
 
 
 def frame_writer(shortcuts: bool) -> FrameWriter:

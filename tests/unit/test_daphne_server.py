@@ -9,6 +9,7 @@ import autobahn.websocket.protocol as autobahn_protocol
 import pytest
 import txaio
 from packaging.version import Version
+from twisted.internet import tcp
 
 from bokehserver import daphne_server
 from bokehserver._compat import daphne as compat_daphne
@@ -113,3 +114,38 @@ def test_a_message_for_a_closing_socket_is_dropped():
     protocol.state = protocol.STATE_CLOSING
     protocol._send_frames(["header"])
     assert protocol.transport.written == [] and protocol.sent == []
+
+
+def tcp_transport(takes: int | Exception | None, pending: bytes = b"") -> tcp.Server:
+    """A TCP server transport (no socket) whose kernel takes ``takes`` bytes of the next direct send."""
+    transport = tcp.Server.__new__(tcp.Server)
+    transport.connected, transport.disconnecting, transport.disconnected = True, False, False
+    transport._writeDisconnected = False
+    transport.dataBuffer, transport.offset, transport._tempDataBuffer = pending, 0, []
+    transport.direct, transport.written = [], []
+
+    def write_some(data: bytes) -> int | Exception:
+        transport.direct.append(bytes(data))
+        return len(data) if takes is None else takes
+
+    transport.writeSomeData = write_some
+    transport.write = transport.written.append
+    transport.doWrite = lambda: None
+    return transport
+
+
+@pytest.mark.parametrize("takes", [None, 5, ConnectionResetError()])
+def test_a_message_goes_straight_to_an_idle_socket_and_what_it_does_not_take_to_the_transport(takes):
+    protocol = open_protocol()
+    protocol.transport = tcp_transport(takes)
+    data = websocket_bytes(["header", b"\x00\x01"])
+    protocol._send_frames(["header", b"\x00\x01"])
+    assert protocol.transport.direct == [data]
+    assert protocol.transport.written == {None: [], 5: [data[5:]]}.get(takes, [data])
+
+
+def test_a_message_waits_behind_what_the_transport_already_holds():
+    protocol = open_protocol()
+    protocol.transport = tcp_transport(None, pending=b"earlier")
+    protocol._send_frames(["header"])
+    assert protocol.transport.direct == [] and protocol.transport.written == [websocket_bytes(["header"])]

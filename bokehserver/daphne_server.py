@@ -26,7 +26,13 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 from ._compat.twisted import unsent_bytes
 from . import conf
-from ._compat.daphne import frame_gatherer, frame_writer, install_config_dump_shortcut, send_each_frame
+from ._compat.daphne import (
+    frame_gatherer,
+    frame_writer,
+    install_config_dump_shortcut,
+    install_small_frame_unmasker,
+    send_each_frame,
+)
 from ._compat.reactor import reactor_loop
 from ._compat.versions import proven
 from .asgi import BokehASGI
@@ -277,6 +283,7 @@ class BokehDaphneServer(DaphneServer):
 
         shortcuts = bool(conf.get("SPEED_SHORTCUTS"))
         install_config_dump_shortcut(shortcuts)
+        install_small_frame_unmasker(shortcuts)
         self.ws_factory.protocol = ReasonedWebSocketProtocol
         self.ws_factory.write_frames = frame_writer(shortcuts)
         self.ws_factory.gather_messages = shortcuts

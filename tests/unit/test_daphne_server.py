@@ -149,3 +149,37 @@ def test_a_message_waits_behind_what_the_transport_already_holds():
     protocol.transport = tcp_transport(None, pending=b"earlier")
     protocol._send_frames(["header"])
     assert protocol.transport.direct == [] and protocol.transport.written == [websocket_bytes(["header"])]
+
+
+def test_small_frames_are_unmasked_as_rfc_6455_shows():
+    # RFC 6455 5.7: a single-frame masked text message, "Hello"
+    assert compat_daphne.SmallFrameUnmasker(bytes.fromhex("37fa213d")).process(bytes.fromhex("7f9f4d5158")) == b"Hello"
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 200, compat_daphne.SMALL_FRAME_BYTES])
+def test_small_frame_unmasking_matches_autobahns_however_the_payload_is_split(size):
+    mask, payload = b"\x9a\x01\xff\x42", bytes(range(256)) * (size // 256 + 1)
+    payload = payload[:size]
+    theirs = compat_daphne._upstream_create_xor_masker(mask, size).process(payload)
+    for cut in sorted({0, 1, 2, 3, size // 2, size}):
+        ours = compat_daphne.create_masker(mask, size)
+        assert isinstance(ours, compat_daphne.SmallFrameUnmasker)
+        assert ours.process(payload[:cut]) + ours.process(payload[cut:]) == theirs, cut
+        assert ours.pointer() == size
+
+
+def test_bigger_and_empty_frames_keep_autobahns_masker(restore_masker):
+    mask = b"\x01\x02\x03\x04"
+    assert not isinstance(compat_daphne.create_masker(mask, compat_daphne.SMALL_FRAME_BYTES + 1), compat_daphne.SmallFrameUnmasker)
+    assert not isinstance(compat_daphne.create_masker(mask, 0), compat_daphne.SmallFrameUnmasker)
+    assert compat_daphne.install_small_frame_unmasker(True)
+    assert autobahn_protocol.create_xor_masker is compat_daphne.create_masker
+    assert not compat_daphne.install_small_frame_unmasker(False)
+    assert autobahn_protocol.create_xor_masker is compat_daphne._upstream_create_xor_masker
+
+
+@pytest.fixture
+def restore_masker():
+    original = autobahn_protocol.create_xor_masker
+    yield
+    autobahn_protocol.create_xor_masker = original

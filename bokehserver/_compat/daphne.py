@@ -1,8 +1,10 @@
 """What the daphne server changes in autobahn's websocket protocol and Twisted's transport.
 
-Two speed shortcuts, each on the versions it was proven on: a Bokeh message's frames written in
-one write and handed to the socket at once, and autobahn's configuration dump formatted only when
-its debug lines are logged. Elsewhere autobahn sends each frame and formats its dump as it does.
+Speed shortcuts, each on the versions it was proven on: a Bokeh message's frames written in one
+write and handed to the socket at once; an incoming message's frames handed to the application
+as one event (``gathering``); small incoming frames unmasked without a masker object each; and
+autobahn's configuration dump formatted only when its debug lines are logged. Elsewhere daphne
+and autobahn do each as they do.
 """
 from __future__ import annotations
 

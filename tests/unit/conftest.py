@@ -143,9 +143,15 @@ async def read_close(comm: WebsocketCommunicator, timeout: float = TIMEOUT) -> t
             return output.get("code"), output.get("reason")
 
 
-async def request(comm: WebsocketCommunicator, message: Message[Any], timeout: float = TIMEOUT) -> tuple[BokehMessage, list[BokehMessage]]:
-    """Send ``message``; return the reply (reqid == its msgid) and the messages that came before it."""
-    await send_message(comm, message)
+async def request(
+    comm: WebsocketCommunicator, message: Message[Any], timeout: float = TIMEOUT, *, gathered: bool = False,
+) -> tuple[BokehMessage, list[BokehMessage]]:
+    """Send ``message`` (``gathered``: as our daphne hands it over); return the reply (reqid == its
+    msgid) and the messages that came before it."""
+    if gathered:
+        await send_gathered(comm, message_frames(message))
+    else:
+        await send_message(comm, message)
     before = []
     while True:
         got = await read_message(comm, timeout)

@@ -26,13 +26,8 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 from ._compat.twisted import unsent_bytes
 from . import conf
-from ._compat.daphne import (
-    frame_gatherer,
-    frame_writer,
-    install_config_dump_shortcut,
-    install_small_frame_unmasker,
-    send_each_frame,
-)
+from ._compat.daphne import data_reader, frame_gatherer, frame_writer, send_each_frame
+from ._compat.daphne import install_config_dump_shortcut, install_small_frame_unmasker
 from ._compat.reactor import reactor_loop
 from ._compat.versions import proven
 from .asgi import BokehASGI
@@ -74,6 +69,13 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
             self.sendClose(code=message.get("code") or 1000, reason=reason)
             return
         super().handle_reply(message)
+
+    def dataReceived(self, data: bytes) -> None:
+        read = getattr(self.factory, "read_data", None)
+        if read is None:
+            super().dataReceived(data)
+        else:
+            read(self, data)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         """Queue the frame for the application (a whole Bokeh message at once: ``gathering``); stop
@@ -287,6 +289,7 @@ class BokehDaphneServer(DaphneServer):
         self.ws_factory.protocol = ReasonedWebSocketProtocol
         self.ws_factory.write_frames = frame_writer(shortcuts)
         self.ws_factory.gather_messages = shortcuts
+        self.ws_factory.read_data = data_reader(shortcuts)
         reactor_loop(reactor).call_soon(self.web_application.start)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:

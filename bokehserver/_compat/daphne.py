@@ -3,7 +3,7 @@
 Speed shortcuts, each on the versions it was proven on: a Bokeh message's frames written in one
 write and handed to the socket at once; an incoming message's frames handed to the application
 as one event (``gathering``); small incoming frames unmasked without a masker object each; and
-autobahn's configuration dump formatted only when its debug lines are logged. Elsewhere daphne
+autobahn's configuration dump and per-read debug line formatted only when debug lines are logged. Elsewhere daphne
 and autobahn do each as they do.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import autobahn.websocket.protocol as _autobahn_protocol
 import txaio
+from autobahn.twisted.websocket import WebSocketAdapterProtocol
 from twisted.internet import tcp as _tcp
 
 from ..frames import Frames, websocket_bytes
@@ -22,13 +23,14 @@ from ..gathering import RECEIVE_FRAMES, FrameGatherer
 from .versions import proven
 
 __all__ = (
-    "FrameWriter", "SmallFrameUnmasker", "frame_gatherer", "frame_writer", "install_config_dump_shortcut",
+    "FrameWriter", "SmallFrameUnmasker", "data_reader", "frame_gatherer", "frame_writer", "install_config_dump_shortcut",
     "install_small_frame_unmasker", "pformat_if_logged",
 )
 
 FrameWriter = Callable[[Any, Sequence["str | bytes"]], None]
 _upstream_pformat = _autobahn_protocol.pformat
 _upstream_create_xor_masker = _autobahn_protocol.create_xor_masker
+_upstream_data_received = WebSocketAdapterProtocol.dataReceived
 # incoming frames up to this size are unmasked by SmallFrameUnmasker (a slider move is ~200 bytes)
 SMALL_FRAME_BYTES = 1024
 
@@ -96,6 +98,22 @@ def pformat_if_logged(obj: Any, *args: Any, **kwargs: Any) -> str:
     if txaio.get_global_log_level() in ("debug", "trace"):
         return pprint.pformat(obj, *args, **kwargs)
     return "(autobahn debug logging is off)"
+
+
+def read_quietly(protocol: Any, data: bytes) -> None:
+    """autobahn's ``dataReceived``, without the debug line it formats (four coloured strings) for
+    every read whether debug is logged or not; with debug logging on, autobahn's own."""
+    if txaio.get_global_log_level() in ("debug", "trace"):
+        _upstream_data_received(protocol, data)
+    else:
+        protocol._dataReceived(data)
+
+
+def data_reader(shortcuts: bool) -> Callable[[Any, bytes], None]:
+    """How a websocket protocol takes bytes from Twisted: quietly where proven and ``shortcuts``, else autobahn's way."""
+    if shortcuts and proven("autobahn read debug line"):
+        return read_quietly
+    return _upstream_data_received
 
 
 def install_config_dump_shortcut(shortcuts: bool) -> bool:

@@ -67,6 +67,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "autobahn's XOR masker object made for every incoming frame, replaced for small frames",
         {"autobahn": ">=24.4.2,<26.12"},
     ),
+    "autobahn read debug line": (
+        "autobahn's debug line formatted for every read of a websocket, logged or not",
+        {"autobahn": ">=24.4.2,<26.12"},
+    ),
     "autobahn config dump": (
         "autobahn's pretty-printed configuration at every websocket handshake",
         {"autobahn": ">=24.4.2,<26.12"},

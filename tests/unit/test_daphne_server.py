@@ -5,6 +5,7 @@ import pprint
 from collections import deque
 from types import SimpleNamespace
 
+import autobahn.twisted.websocket as autobahn_twisted
 import autobahn.websocket.protocol as autobahn_protocol
 import pytest
 import txaio
@@ -183,3 +184,19 @@ def restore_masker():
     original = autobahn_protocol.create_xor_masker
     yield
     autobahn_protocol.create_xor_masker = original
+
+
+def test_reads_skip_autobahns_debug_line_unless_debug_is_logged(monkeypatch):
+    formatted: list[object] = []
+    monkeypatch.setattr(autobahn_twisted, "hltype", lambda obj: formatted.append(obj) or "")
+    protocol = open_protocol()
+    protocol.factory.read_data = compat_daphne.data_reader(True)
+    protocol.log = txaio.make_logger()
+    received: list[bytes] = []
+    protocol._dataReceived = received.append
+    protocol.dataReceived(b"\x81\x00")
+    assert received == [b"\x81\x00"] and formatted == []
+    monkeypatch.setattr(txaio, "get_global_log_level", lambda: "debug")
+    protocol.dataReceived(b"\x81\x01")
+    assert received == [b"\x81\x00", b"\x81\x01"] and len(formatted) == 1
+    assert compat_daphne.data_reader(False) is compat_daphne._upstream_data_received

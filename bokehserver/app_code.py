@@ -35,6 +35,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from django.db.backends.signals import connection_created
+
 from . import conf
 
 logger = logging.getLogger(__name__)
@@ -181,8 +183,25 @@ def _executor() -> _Pool:
     return _pool
 
 
+# threads that have opened a database connection (Django's connection_created signal says so)
+_connected_threads = threading.local()
+
+
+def _note_connection(sender: Any, **kwargs: Any) -> None:
+    _connected_threads.connected = True
+
+
+connection_created.connect(_note_connection, dispatch_uid="bokehserver.app_code")
+
+
 def _recycle_connections() -> None:
-    """Close this thread's database connections that are broken or past CONN_MAX_AGE."""
+    """Close this thread's database connections that are broken or past CONN_MAX_AGE.
+
+    A thread that never opened one (most app code never touches the database) skips looking:
+    Django's lookup of a thread's connections costs more than many a callback.
+    """
+    if not getattr(_connected_threads, "connected", False):
+        return
     from django.db import connections
 
     for connection in connections.all(initialized_only=True):

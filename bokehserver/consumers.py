@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from bokeh.protocol.exceptions import MessageError, ProtocolError, ValidationError
+from bokeh.protocol.message import Message
 from bokeh.protocol.receiver import Receiver
 from bokeh.util.token import check_token_signature, get_session_id, get_token_payload
 from channels.consumer import get_handler_name
@@ -22,7 +23,7 @@ from .ending import close_reason
 from .frames import SEND_FRAMES, Frames
 from .protocol_handler import ProtocolHandler
 from .relay import RelayedSocket, RelayRefused
-from .receiving import YieldingProtocol, consume, fragment_size
+from .receiving import YieldingProtocol, assemble, consume, fragment_size
 from .request_data import RequestProxy
 
 logger = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if limit is not None and session.connection_count >= limit:
             await self._refuse(CloseCode.LIMIT_REACHED, f"session has {limit} connections (MAX_CONNECTIONS_PER_SESSION)")
             return
-        protocol = YieldingProtocol()
+        protocol = self._protocol = YieldingProtocol()
         self.receiver = Receiver(protocol)
         self.connection = ServerConnection(protocol, self, context, session)
         self.state = ConnectionState.OPEN
@@ -222,29 +223,61 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if fragment is None:
             return
         size = fragment_size(fragment)
-        # every frame of a message in progress (its buffers too) counts against the limit
-        self._message_bytes += size
-        if self._message_bytes > self.web_app.websocket_max_message_size_bytes:
-            await self._refuse(CloseCode.MESSAGE_TOO_BIG, "message larger than the websocket max message size")
+        if not await self._within_limit(size):
             return
         if self.relayed is not None:
             await self._relay(fragment)
             return
         try:
             message = await consume(self.receiver, fragment, size)
-        except (ValidationError, MessageError, ProtocolError) as exc:
-            await self._refuse(CloseCode.PROTOCOL_ERROR, f"protocol error: {exc}"[:120])
-            return
-        except Exception as exc:  # json.loads alone raises ValueError, RecursionError, KeyError, ...
-            await self._refuse(CloseCode.PROTOCOL_ERROR, f"malformed message: {_short(exc)}"[:120])
+        except Exception as exc:
+            await self._refuse_malformed(exc)
             return
         if message is None:
             return
         del fragment, text_data, bytes_data  # a big message's text is not kept while it is handled
+        _compat.forget_received(self.receiver)
+        await self._handle(message)
+
+    async def bokehserver_websocket_receive_frames(self, event: dict[str, Any]) -> None:
+        """A whole Bokeh message without buffers from our daphne server (``gathering.RECEIVE_FRAMES``)."""
+        if self.state is not ConnectionState.OPEN:
+            return
+        frames: Frames = event.pop("frames")
+        size = sum(fragment_size(frame) for frame in frames)
+        if not await self._within_limit(size):
+            return
+        if self.relayed is not None:
+            for frame in frames:
+                await self._relay(frame)
+            return
+        try:
+            message = await assemble(self._protocol, frames, size)
+        except Exception as exc:
+            await self._refuse_malformed(exc)
+            return
+        del frames, event  # a big message's text is not kept while it is handled
+        await self._handle(message)
+
+    async def _within_limit(self, size: int) -> bool:
+        """Count ``size`` bytes of the message in progress (its buffers too); close the socket past the limit."""
+        self._message_bytes += size
+        if self._message_bytes > self.web_app.websocket_max_message_size_bytes:
+            await self._refuse(CloseCode.MESSAGE_TOO_BIG, "message larger than the websocket max message size")
+            return False
+        return True
+
+    async def _refuse_malformed(self, exc: Exception) -> None:
+        if isinstance(exc, (ValidationError, MessageError, ProtocolError)):
+            await self._refuse(CloseCode.PROTOCOL_ERROR, f"protocol error: {exc}"[:120])
+        else:  # json.loads alone raises ValueError, RecursionError, KeyError, ...
+            await self._refuse(CloseCode.PROTOCOL_ERROR, f"malformed message: {_short(exc)}"[:120])
+
+    async def _handle(self, message: Message[Any]) -> None:
+        """Count a whole incoming message, have it handled, send the reply."""
         if self.connection is not None:
             self.connection.received(self._message_bytes)
         self._message_bytes = 0
-        _compat.forget_received(self.receiver)
         try:
             reply = await self._handler.handle(message, self.connection)
         except ProtocolError as exc:

@@ -26,11 +26,13 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 from ._compat.twisted import unsent_bytes
 from . import conf
-from ._compat.daphne import frame_writer, install_config_dump_shortcut, send_each_frame
+from ._compat.daphne import data_reader, frame_gatherer, frame_writer, send_each_frame
+from ._compat.daphne import install_config_dump_shortcut, install_small_frame_unmasker
 from ._compat.reactor import reactor_loop
 from ._compat.versions import proven
 from .asgi import BokehASGI
 from .frames import SEND_FRAMES
+from .gathering import FrameGatherer
 from .pipelining import BoundedWebRequest
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
     queues both ways."""
 
     _reading_paused = False
+    _gatherer: FrameGatherer | None | bool = False  # False: not made yet
 
     def handle_reply(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -67,18 +70,38 @@ class ReasonedWebSocketProtocol(WebSocketProtocol):
             return
         super().handle_reply(message)
 
+    def dataReceived(self, data: bytes) -> None:
+        read = getattr(self.factory, "read_data", None)
+        if read is None:
+            super().dataReceived(data)
+        else:
+            read(self, data)
+
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        """Queue the message for the application; stop reading the socket while it is behind.
+        """Queue the frame for the application (a whole Bokeh message at once: ``gathering``); stop
+        reading the socket while the application is behind.
 
         daphne's queue to the application has no bound: a client sending faster than its
         session works would fill the server's memory. Paused, the client's TCP window fills.
         """
-        super().onMessage(payload, isBinary)
+        gatherer = self._gatherer
+        if gatherer is False:
+            gatherer = self._gatherer = self._make_gatherer()
+        if gatherer is None:
+            super().onMessage(payload, isBinary)
+        else:
+            gatherer.feed(payload, isBinary)
         queue = getattr(self, "application_queue", None)
         if queue is not None and not self._reading_paused and queue.qsize() >= INBOUND_QUEUE_HIGH:
             self._reading_paused = True
             self.transport.pauseProducing()
             self._resume_reading_when_drained()
+
+    def _make_gatherer(self) -> FrameGatherer | None:
+        """One event per Bokeh message for the application, where the server's shortcuts allow it."""
+        limit = self.server.web_application.websocket_max_message_size_bytes
+        shortcuts = getattr(self.factory, "gather_messages", False)
+        return frame_gatherer(self, limit, shortcuts, super().onMessage)
 
     def _resume_reading_when_drained(self) -> None:
         from twisted.internet import reactor
@@ -262,8 +285,11 @@ class BokehDaphneServer(DaphneServer):
 
         shortcuts = bool(conf.get("SPEED_SHORTCUTS"))
         install_config_dump_shortcut(shortcuts)
+        install_small_frame_unmasker(shortcuts)
         self.ws_factory.protocol = ReasonedWebSocketProtocol
         self.ws_factory.write_frames = frame_writer(shortcuts)
+        self.ws_factory.gather_messages = shortcuts
+        self.ws_factory.read_data = data_reader(shortcuts)
         self.web_application.relay.adopt_connections_with(self.http_factory)
         reactor_loop(reactor).call_soon(self.web_application.start)
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from bokeh.protocol import Protocol
-from bokeh.protocol.exceptions import MessageError
+from bokeh.protocol.exceptions import MessageError, ValidationError
 from bokeh.protocol.message import Message
 from bokeh.protocol.receiver import Receiver
 
-__all__ = ("OFF_LOOP_BYTES", "YieldingProtocol", "consume", "fragment_size")
+__all__ = ("OFF_LOOP_BYTES", "YieldingProtocol", "assemble", "consume", "fragment_size")
 
 # fragments at least this big are consumed on a worker thread (a slider move is ~200 bytes)
 OFF_LOOP_BYTES = 256 * 1024
@@ -73,3 +74,22 @@ async def consume(receiver: Receiver, fragment: str | bytes, size: int) -> Messa
     if size < OFF_LOOP_BYTES:
         return await receiver.consume(fragment)
     return await asyncio.to_thread(_consume_now, receiver, fragment)
+
+
+async def assemble(protocol: Protocol, frames: Sequence[str], size: int) -> Message[Any]:
+    """The message of a whole header, metadata and content (no buffers), as bokeh's ``Receiver`` makes it.
+
+    Big messages are assembled on a worker thread, as ``consume`` does with big fragments.
+
+    Raises:
+        ValidationError: the frames are not the three text frames of a message without buffers.
+    """
+    if len(frames) != 3 or not all(isinstance(frame, str) for frame in frames):
+        raise ValidationError("expected the header, metadata and content text frames of a message")
+    if size < OFF_LOOP_BYTES:
+        message = protocol.assemble(*frames)
+    else:
+        message = await asyncio.to_thread(protocol.assemble, *frames)
+    if not message.complete:
+        raise ValidationError("a message with buffers came without them")
+    return message

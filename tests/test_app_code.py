@@ -253,3 +253,22 @@ def test_is_async_callable_sees_through_wraps():
 
     assert is_async_callable(wrapper)
     assert not is_async_callable(lambda: None)
+
+
+def test_only_threads_that_opened_a_database_connection_look_for_ones_to_recycle(monkeypatch):
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    looked: list[str] = []
+    monkeypatch.setattr(connections, "all", lambda initialized_only=False: looked.append(threading.current_thread().name) or [])
+
+    def recycle(connects: bool) -> None:
+        if connects:
+            connection_created.send(sender=type(connection), connection=connection)
+        app_code._recycle_connections()
+
+    for name, connects in (("quiet", False), ("connected", True)):
+        thread = threading.Thread(target=recycle, args=(connects,), name=name)
+        thread.start()
+        thread.join()
+    assert looked == ["connected"]

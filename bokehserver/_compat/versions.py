@@ -63,6 +63,18 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "autobahn's per-frame sends, bypassed to write a whole Bokeh message at once",
         {"autobahn": ">=24.4.2,<26.12", "twisted": ">=24.3,<26.11"},
     ),
+    "message gathering": (
+        "daphne's per-frame hand-over to the application, replaced by one event per Bokeh message",
+        {"daphne": ">=4.2.2,<4.3", "autobahn": ">=24.4.2,<26.12"},
+    ),
+    "small frame unmasking": (
+        "autobahn's XOR masker object made for every incoming frame, replaced for small frames",
+        {"autobahn": ">=24.4.2,<26.12"},
+    ),
+    "autobahn read debug line": (
+        "autobahn's debug line formatted for every read of a websocket, logged or not",
+        {"autobahn": ">=24.4.2,<26.12"},
+    ),
     "autobahn config dump": (
         "autobahn's pretty-printed configuration at every websocket handshake",
         {"autobahn": ">=24.4.2,<26.12"},

@@ -18,6 +18,7 @@ from channels.testing import WebsocketCommunicator
 from bokehserver import registry
 from bokehserver.asgi import BokehASGI, bokeh_asgi_application
 from bokehserver.frames import message_frames
+from bokehserver.gathering import RECEIVE_FRAMES, FrameGatherer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DIRAPP = REPO_ROOT / "examples" / "dirapp"
@@ -114,6 +115,21 @@ async def send_frames(comm: WebsocketCommunicator, frames: tuple[str | bytes, ..
         await comm.send_input({"type": "websocket.receive", key: frame})
 
 
+async def send_gathered(comm: WebsocketCommunicator, frames: tuple[str | bytes, ...] | list[str | bytes], limit: int = 2**30) -> None:
+    """Send frames as bokehserver's daphne server hands them over: a plain message as one event."""
+    events: list[dict[str, Any]] = []
+
+    def frame(payload: bytes, is_binary: bool) -> None:
+        events.append({"type": "websocket.receive", "bytes": payload} if is_binary
+                      else {"type": "websocket.receive", "text": payload.decode("utf-8")})
+
+    gatherer = FrameGatherer(limit, frame, lambda whole: events.append({"type": RECEIVE_FRAMES, "frames": whole}))
+    for item in frames:
+        gatherer.feed(item if isinstance(item, bytes) else item.encode("utf-8"), isinstance(item, bytes))
+    for event in events:
+        await comm.send_input(event)
+
+
 async def send_message(comm: WebsocketCommunicator, message: Message[Any]) -> None:
     """Send a message made with ``bokeh.protocol.Protocol().create(...)`` as its frames."""
     await send_frames(comm, message_frames(message))
@@ -127,9 +143,15 @@ async def read_close(comm: WebsocketCommunicator, timeout: float = TIMEOUT) -> t
             return output.get("code"), output.get("reason")
 
 
-async def request(comm: WebsocketCommunicator, message: Message[Any], timeout: float = TIMEOUT) -> tuple[BokehMessage, list[BokehMessage]]:
-    """Send ``message``; return the reply (reqid == its msgid) and the messages that came before it."""
-    await send_message(comm, message)
+async def request(
+    comm: WebsocketCommunicator, message: Message[Any], timeout: float = TIMEOUT, *, gathered: bool = False,
+) -> tuple[BokehMessage, list[BokehMessage]]:
+    """Send ``message`` (``gathered``: as our daphne hands it over); return the reply (reqid == its
+    msgid) and the messages that came before it."""
+    if gathered:
+        await send_gathered(comm, message_frames(message))
+    else:
+        await send_message(comm, message)
     before = []
     while True:
         got = await read_message(comm, timeout)
@@ -190,6 +212,7 @@ class Bokeh:
     read_message = staticmethod(read_message)
     read_close = staticmethod(read_close)
     send_frames = staticmethod(send_frames)
+    send_gathered = staticmethod(send_gathered)
     send_message = staticmethod(send_message)
     request = staticmethod(request)
     client_patch = staticmethod(client_patch)

@@ -123,16 +123,19 @@ async def test_frames_sent_before_the_ack_is_read_are_answered_after_it(slider_s
     assert second.reqid == request.header["msgid"]
 
 
-async def test_client_patch_is_applied_and_broadcast_to_other_connections_only(slider_server, open_session, bk):
+@pytest.mark.parametrize("gathered", [False, True])  # frame by frame, or as our daphne hands a message over
+async def test_client_patch_is_applied_and_broadcast_to_other_connections_only(slider_server, open_session, bk, gathered):
     token = bk.make_token()
     alice = await open_session("/app", token)
     bob = await open_session("/app", token)
     doc = await pull(bk, alice)
     await pull(bk, bob)
     slider_id, div_id = slider_ids(doc, bk)
+    [session] = slider_server.get_sessions("/app")
+    received = session.traffic.messages_in
 
     patch = bk.client_patch(doc, lambda d: setattr(d.get_model_by_name("s"), "value", 7))
-    reply, before = await bk.request(alice, patch)
+    reply, before = await bk.request(alice, patch, gathered=gathered)
 
     assert reply.msgtype == "OK"
     assert reply.reqid == patch.header["msgid"]
@@ -148,8 +151,8 @@ async def test_client_patch_is_applied_and_broadcast_to_other_connections_only(s
     assert [(e["attr"], e["new"]) for e in changes(heard, div_id)] == [("text", "value=7")]
     assert await bob.receive_nothing(timeout=0.1)
 
-    [session] = slider_server.get_sessions("/app")
     assert session.id == get_session_id(token)
+    assert session.traffic.messages_in == received + 1
     assert session.document.get_model_by_name("s").value == 7
     assert session.document.get_model_by_name("d").text == "value=7"
 
@@ -461,10 +464,11 @@ BAD_FRAMES = {
 }
 
 
+@pytest.mark.parametrize("send", ["send_frames", "send_gathered"])  # frame by frame, or as our daphne hands them over
 @pytest.mark.parametrize("case", sorted(BAD_FRAMES))
-async def test_protocol_violation_is_closed_4001(slider_server, open_session, bk, bokeh_warnings, case):
+async def test_protocol_violation_is_closed_4001(slider_server, open_session, bk, bokeh_warnings, case, send):
     comm = await open_session("/app")
-    await bk.send_frames(comm, BAD_FRAMES[case])
+    await getattr(bk, send)(comm, BAD_FRAMES[case])
     code, reason = await bk.read_close(comm)
     assert code == CloseCode.PROTOCOL_ERROR == 4001
     assert reason
@@ -490,6 +494,15 @@ async def test_oversize_message_is_closed_4009(web_app, open_session, bk, bokeh_
     assert_warned_without_traceback(bokeh_warnings)
     # a message under the limit still works on a new connection
     await assert_still_serves(bk, open_session)
+
+
+async def test_oversize_message_handed_over_whole_is_closed_4009(web_app, open_session, bk, bokeh_warnings):
+    web_app({"/app": bk.slider_doc}, websocket_max_message_size_bytes=1000)
+    comm = await open_session("/app")
+    await bk.send_gathered(comm, [json.dumps({"msgid": "m1", "msgtype": "PULL-DOC-REQ"}), "{}", json.dumps({"x": "\u00e9" * 480})])
+    code, _ = await bk.read_close(comm)
+    assert code == CloseCode.MESSAGE_TOO_BIG == 4009
+    assert_warned_without_traceback(bokeh_warnings)
 
 
 async def test_oversize_limit_counts_bytes_not_characters(web_app, open_session, bk):

@@ -5,10 +5,12 @@ import pprint
 from collections import deque
 from types import SimpleNamespace
 
+import autobahn.twisted.websocket as autobahn_twisted
 import autobahn.websocket.protocol as autobahn_protocol
 import pytest
 import txaio
 from packaging.version import Version
+from twisted.internet import tcp
 
 from bokehserver import daphne_server
 from bokehserver._compat import daphne as compat_daphne
@@ -113,3 +115,88 @@ def test_a_message_for_a_closing_socket_is_dropped():
     protocol.state = protocol.STATE_CLOSING
     protocol._send_frames(["header"])
     assert protocol.transport.written == [] and protocol.sent == []
+
+
+def tcp_transport(takes: int | Exception | None, pending: bytes = b"") -> tcp.Server:
+    """A TCP server transport (no socket) whose kernel takes ``takes`` bytes of the next direct send."""
+    transport = tcp.Server.__new__(tcp.Server)
+    transport.connected, transport.disconnecting, transport.disconnected = True, False, False
+    transport._writeDisconnected = False
+    transport.dataBuffer, transport.offset, transport._tempDataBuffer = pending, 0, []
+    transport.direct, transport.written = [], []
+
+    def write_some(data: bytes) -> int | Exception:
+        transport.direct.append(bytes(data))
+        return len(data) if takes is None else takes
+
+    transport.writeSomeData = write_some
+    transport.write = transport.written.append
+    transport.doWrite = lambda: None
+    return transport
+
+
+@pytest.mark.parametrize("takes", [None, 5, ConnectionResetError()])
+def test_a_message_goes_straight_to_an_idle_socket_and_what_it_does_not_take_to_the_transport(takes):
+    protocol = open_protocol()
+    protocol.transport = tcp_transport(takes)
+    data = websocket_bytes(["header", b"\x00\x01"])
+    protocol._send_frames(["header", b"\x00\x01"])
+    assert protocol.transport.direct == [data]
+    assert protocol.transport.written == {None: [], 5: [data[5:]]}.get(takes, [data])
+
+
+def test_a_message_waits_behind_what_the_transport_already_holds():
+    protocol = open_protocol()
+    protocol.transport = tcp_transport(None, pending=b"earlier")
+    protocol._send_frames(["header"])
+    assert protocol.transport.direct == [] and protocol.transport.written == [websocket_bytes(["header"])]
+
+
+def test_small_frames_are_unmasked_as_rfc_6455_shows():
+    # RFC 6455 5.7: a single-frame masked text message, "Hello"
+    assert compat_daphne.SmallFrameUnmasker(bytes.fromhex("37fa213d")).process(bytes.fromhex("7f9f4d5158")) == b"Hello"
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 200, compat_daphne.SMALL_FRAME_BYTES])
+def test_small_frame_unmasking_matches_autobahns_however_the_payload_is_split(size):
+    mask, payload = b"\x9a\x01\xff\x42", bytes(range(256)) * (size // 256 + 1)
+    payload = payload[:size]
+    theirs = compat_daphne._upstream_create_xor_masker(mask, size).process(payload)
+    for cut in sorted({0, 1, 2, 3, size // 2, size}):
+        ours = compat_daphne.create_masker(mask, size)
+        assert isinstance(ours, compat_daphne.SmallFrameUnmasker)
+        assert ours.process(payload[:cut]) + ours.process(payload[cut:]) == theirs, cut
+        assert ours.pointer() == size
+
+
+def test_bigger_and_empty_frames_keep_autobahns_masker(restore_masker):
+    mask = b"\x01\x02\x03\x04"
+    assert not isinstance(compat_daphne.create_masker(mask, compat_daphne.SMALL_FRAME_BYTES + 1), compat_daphne.SmallFrameUnmasker)
+    assert not isinstance(compat_daphne.create_masker(mask, 0), compat_daphne.SmallFrameUnmasker)
+    assert compat_daphne.install_small_frame_unmasker(True)
+    assert autobahn_protocol.create_xor_masker is compat_daphne.create_masker
+    assert not compat_daphne.install_small_frame_unmasker(False)
+    assert autobahn_protocol.create_xor_masker is compat_daphne._upstream_create_xor_masker
+
+
+@pytest.fixture
+def restore_masker():
+    original = autobahn_protocol.create_xor_masker
+    yield
+    autobahn_protocol.create_xor_masker = original
+
+
+def test_reads_skip_autobahns_debug_line_unless_debug_is_logged(monkeypatch):
+    formatted: list[object] = []
+    monkeypatch.setattr(autobahn_twisted, "hltype", lambda obj: formatted.append(obj) or "")
+    protocol = open_protocol()
+    protocol.factory.read_data = compat_daphne.data_reader(True)
+    protocol.log = txaio.make_logger()
+    received: list[bytes] = []
+    protocol._dataReceived = received.append
+    protocol.dataReceived(b"\x81\x00")
+    assert received == [b"\x81\x00"] and formatted == []
+    monkeypatch.setattr(txaio, "get_global_log_level", lambda: "debug")
+    protocol.dataReceived(b"\x81\x01")
+    assert received == [b"\x81\x00", b"\x81\x01"] and len(formatted) == 1
+    assert compat_daphne.data_reader(False) is compat_daphne._upstream_data_received

@@ -24,6 +24,8 @@ Scenarios (names for --scenarios):
   fanout  one session with 2 sockets and one with N: how much longer a patch takes to reach all N-1
           other sockets than the single other one (the cost per extra connection)
   expire  event-loop stall while 200 closed sessions expire (in-process, bench/expire_sessions.py)
+  gc      garbage-collection pauses with 1,000 sliders sessions open (in-process, bench/held.py)
+  held    p99 round trip of 20 busy sessions with only them open and with 1,000 open (bench/held.py)
 """
 from __future__ import annotations
 
@@ -66,6 +68,7 @@ from client import (  # noqa: E402
     percentile,
 )
 from servers import OUR_KINDS, PYTHON, ROOT, RunningServer, available, running, server_root  # noqa: E402
+import held  # noqa: E402
 from stream import APP as STREAM_APP  # noqa: E402
 from stream import measure as stream_measure  # noqa: E402
 
@@ -77,7 +80,7 @@ BIG_MODELS_COUNT = 2000
 BIG_POINTS_COUNT = 100_000
 BROWSER_PAUSE_S = 0.150
 REPLY_TIMEOUT_S = 60.0
-SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire")
+SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire", "gc", "held")
 
 
 class CheckFailed(Exception):
@@ -104,6 +107,10 @@ class Config:
     fanout_connections: int
     fanout_patches: int
     expire_sessions: int
+    gc_sessions: int = 1000
+    gc_updates: int = 2000
+    held_sessions: int = 1000
+    held_seconds: float = 5.0
 
 
 FULL = Config(
@@ -125,6 +132,8 @@ QUICK = Config(
     big_samples=1,
     fanout_connections=4, fanout_patches=3,
     expire_sessions=10,
+    gc_sessions=20, gc_updates=40,
+    held_sessions=30, held_seconds=0.4,
 )
 
 
@@ -563,6 +572,16 @@ def scenario_expire(cfg: Config) -> dict[str, dict[str, float]]:
     }
 
 
+def scenario_gc(kind: str, cfg: Config, profile: Profiler) -> dict[str, float]:
+    return held.gc_scenario(kind, cfg.gc_sessions, cfg.gc_updates, CheckFailed)
+
+
+def scenario_held(kind: str, cfg: Config, profile: Profiler) -> dict[str, float]:
+    with running(kind, [SLIDERS_APP], "/sliders") as server, profile.attach(server, "held"):
+        return asyncio.run(held.held_measure(server.url, cfg.held_sessions, cfg.held_seconds, open_session,
+                                             check_sliders_doc, _patch_roundtrip, percentile, close_all))
+
+
 MEASURE: dict[str, Callable[[str, Config, Profiler], dict[str, float]]] = {
     "open": scenario_open,
     "patch": scenario_patch,
@@ -570,6 +589,8 @@ MEASURE: dict[str, Callable[[str, Config, Profiler], dict[str, float]]] = {
     "memory": scenario_memory,
     "big": scenario_big,
     "fanout": scenario_fanout,
+    "gc": scenario_gc,
+    "held": scenario_held,
 }
 
 
@@ -767,7 +788,25 @@ def rows_for(cfg: Config) -> list[Row]:
         Row("expire", f"{cfg.expire_sessions} closed sessions: longest loop stall", "stall", "ms", Target("ours<=", 50.0)),
         Row("expire", f"{cfg.expire_sessions} closed sessions: time to expire all", "total", "ms", None, 0),
     ]
-    return rows
+    return rows + held_rows(cfg)
+
+
+def held_rows(cfg: Config) -> list[Row]:
+    n, active = cfg.gc_sessions, held.ACTIVE
+    return [
+        Row("gc", f"{n} sessions: whole collection (gc.collect())", "full_ms", "ms", Target("ours<=", 20.0)),
+        Row("gc", f"{n} sessions: objects a whole collection walks", "walked", "", None, 0),
+        Row("gc", f"{n} sessions + {cfg.gc_updates} updates: longest gen 2 collection", "auto_gen2_ms", "ms",
+            Target("ours<=", 20.0)),
+        Row("gc", f"{n} sessions + {cfg.gc_updates} updates: gen 2 collections", "auto_gen2_count", "", None, 0),
+        Row("gc", f"{n} sessions + {cfg.gc_updates} updates: longest gen 1 collection", "auto_gen1_ms", "ms", None, 2),
+        Row("gc", f"{n} sessions + {cfg.gc_updates} updates: longest gen 0 collection", "auto_gen0_ms", "ms", None, 2),
+        Row("held", f"{active} busy of {active} open: round trip p50", "few_p50", "ms", None, 2),
+        Row("held", f"{active} busy of {active} open: round trip p99", "few_p99", "ms", None, 2),
+        Row("held", f"{active} busy of {cfg.held_sessions} open: round trip p50", "many_p50", "ms", None, 2),
+        Row("held", f"{active} busy of {cfg.held_sessions} open: round trip p99", "many_p99", "ms", None, 2),
+        Row("held", f"p99 with {cfg.held_sessions} open / with {active} open", "p99_ratio", "x", Target("ours<=", 2.0), 2),
+    ]
 
 
 def summarize(values: list[float]) -> tuple[float, float, float] | None:
@@ -890,6 +929,8 @@ def run(kinds: list[str], scenarios: list[str], cfg: Config, profiler: Profiler)
                 results.values[scenario][kind].append(figures)
                 shown = ", ".join(f"{k}={v:.3g}" for k, v in figures.items())
                 log(f"[{scenario}] run {index + 1}/{runs} {kind} ({time.perf_counter() - started:.1f} s): {shown}")
+    if "gc" in scenarios:
+        results.notes.append(held.GC_NOTE)
     return results
 
 

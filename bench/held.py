@@ -5,14 +5,17 @@ Two scenarios of bench/run.py live here:
 - ``gc``: in-process (no server exposes its collector's pauses to a client). A fresh process sets up
   Django, builds N sliders sessions as bokehserver serves them (startup objects frozen first), moves a
   slider of 20 of them ``--updates`` times under the session lock, and reports a whole collection's
-  pause (``gc.collect()``, median of 5), the longest automatic collection of each generation seen
-  meanwhile (``gc.callbacks``) and the objects a whole collection walks. bokeh serve's column is the
+  pause (``gc.collect()``, median of 5), the longest collection of each generation seen meanwhile
+  (``gc.callbacks``; bokehserver's own collections before each freeze included) and the objects a
+  whole collection walks. Pauses are the thread's CPU time (the machine is shared: wall time
+  counts the other processes' turns too); the whole collection's wall time is reported beside it. bokeh serve's column is the
   same with bokeh's own model internals and nothing frozen (what a bokeh serve process walks).
 - ``held``: against a real server, 20 sessions move a slider in closed loops (PATCH-DOC until the
   recomputed data and the OK are back, checked) with only them open, then again with N sessions
   open: the p99 of each and their ratio.
 
     .venv/bin/python bench/held.py --gc-variant bokehserver --sessions 1000   # one in-process gc measurement
+    .venv/bin/python bench/held.py --churn 30 --sessions 100   # memory over build/expire cycles, in-process
 """
 from __future__ import annotations
 
@@ -79,10 +82,10 @@ async def _gc_measure(variant: str, sessions: int, updates: int) -> dict[str, fl
 
     def watch(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            started.append(time.perf_counter())
+            started.append(time.thread_time())
         elif started:
             generation = info["generation"]
-            longest[generation] = max(longest[generation], time.perf_counter() - started.pop())
+            longest[generation] = max(longest[generation], time.thread_time() - started.pop())
             counts[generation] += 1
 
     if variant == "bokehserver":
@@ -109,13 +112,15 @@ async def _gc_measure(variant: str, sessions: int, updates: int) -> dict[str, fl
                 checked += 1
     gc.callbacks.remove(watch)
     gc.collect()
-    pauses = []
+    pauses, walls = [], []
     for _ in range(5):
-        start = time.perf_counter()
+        start, wall = time.thread_time(), time.perf_counter()
         gc.collect()
-        pauses.append(time.perf_counter() - start)
+        pauses.append(time.thread_time() - start)
+        walls.append(time.perf_counter() - wall)
     figures = {
         "full_ms": statistics.median(pauses) * 1e3,
+        "full_wall_ms": statistics.median(walls) * 1e3,
         "walked": float(len(gc.get_objects())),
         "auto_gen0_ms": longest[0] * 1e3, "auto_gen1_ms": longest[1] * 1e3, "auto_gen2_ms": longest[2] * 1e3,
         "auto_gen2_count": float(counts[2]),
@@ -176,16 +181,47 @@ async def held_measure(url: str, held: int, seconds: float, open_session: Callab
     }
 
 
+async def _churn(cycles: int, sessions: int) -> None:
+    """Build and expire ``sessions`` sliders sessions ``cycles`` times as served; one JSON line per cycle."""
+    import django
+    import psutil
+
+    django.setup()
+    from bokehserver import heap
+    from bokehserver.application_context import ApplicationContext
+    from bokehserver.registry import build_application
+
+    heap.freeze_startup_objects()
+    context = ApplicationContext(build_application(str(ROOT / "examples" / "sliders.py")), url="/bench")
+    process = psutil.Process()
+    for cycle in range(cycles):
+        for i in range(sessions):
+            session = await context.create_session_if_needed(f"c{cycle}-{i}")
+            session.request_expiration()
+        await context.cleanup_sessions(15000)
+        if context.sessions:
+            raise SystemExit("sessions left after the cleanup")
+        print(json.dumps({"cycle": cycle + 1, "rss_mb": round(process.memory_info().rss / 2**20, 1),
+                          "frozen": gc.get_freeze_count(), "walked": len(gc.get_objects()), **heap.stats()}), flush=True)
+    await context.worker.stop(timeout=1.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gc-variant", choices=("bokehserver", "bokeh-models"), required=True)
+    parser.add_argument("--gc-variant", choices=("bokehserver", "bokeh-models"))
+    parser.add_argument("--churn", type=int, metavar="CYCLES", help="build and expire --sessions sessions CYCLES times")
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--updates", type=int, default=2000)
     parser.add_argument("--root", type=Path, default=ROOT, help="the tree to import bokehserver from")
     args = parser.parse_args()
     sys.path.insert(0, str(args.root))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    print(json.dumps(asyncio.run(_gc_measure(args.gc_variant, args.sessions, args.updates))))
+    if args.churn:
+        asyncio.run(_churn(args.churn, args.sessions))
+    elif args.gc_variant:
+        print(json.dumps(asyncio.run(_gc_measure(args.gc_variant, args.sessions, args.updates))))
+    else:
+        parser.error("--gc-variant or --churn")
 
 
 if __name__ == "__main__":

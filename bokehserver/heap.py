@@ -8,32 +8,32 @@ few hundred sessions open, and ~300 ms with 1,000.
 So nothing long-lived is walked: startup objects are frozen once (``gc.freeze``), and each new
 session's document right after it is built. Frozen objects are still freed by reference counting,
 but a cycle among them is never collected: when a session ends, ``_compat.release_models`` breaks
-its document's cycles so that counting frees it. Frozen garbage left by an app's own cycles around
-its models is bounded: when the ended sessions whose documents are still alive froze more than a
-quarter of all frozen objects, the next freeze first thaws everything and runs one whole
-collection (``reclaim``).
+its document's cycles so that counting frees it. What else was frozen with a session (the requests
+and sockets in flight when it was built, an app's own cycles around its models) can be garbage only
+a whole collection frees: once the sessions that ended since the last one froze a quarter of all
+frozen objects, the next freeze first thaws everything and collects once (``reclaim``). Sessions
+held open never cause one; churning sessions cause them about as often as CPython's own policy.
 """
 from __future__ import annotations
 
 import gc
 import logging
 import time
-import weakref
-from typing import Any
 
 logger = logging.getLogger(__name__)
 
 __all__ = ("freeze_session", "freeze_startup_objects", "release_session", "stats")
 
-# frozen objects of ended sessions that are still alive, as a share of all frozen objects, that makes
-# the next freeze reclaim them with one whole collection
+# objects frozen with sessions that have ended since the last whole collection, as a share of all
+# frozen objects, that makes the next freeze reclaim what of them is garbage (CPython's own policy
+# runs a full collection when the objects that survived into the old generation grow by 25 %)
 RECLAIM_SHARE = 0.25
 
 _frozen = False
-# objects frozen, as counted when they were: ``gc.get_freeze_count()`` walks them all (~20 ms for 160k)
+# objects frozen, as counted when they were (``gc.get_freeze_count()`` walks them all: ~20 ms for 160k)
 _frozen_count = 0
-# the documents of ended sessions that were frozen, and how many objects each session froze
-_released: list[tuple[weakref.ref[Any], int]] = []
+# objects frozen with sessions that ended since the last whole collection
+_ended_count = 0
 _reclaims = 0
 
 
@@ -60,7 +60,7 @@ def freeze_session() -> int:
     global _frozen_count
     if not _frozen:
         return 0
-    if leaked() > RECLAIM_SHARE * _frozen_count:
+    if _ended_count > RECLAIM_SHARE * _frozen_count:
         reclaim()
     gc.collect()
     share = len(gc.get_objects())
@@ -69,39 +69,29 @@ def freeze_session() -> int:
     return share
 
 
-def release_session(document: Any, share: int) -> None:
-    """A session that froze ``share`` objects has ended and its document's cycles are broken.
+def release_session(share: int) -> None:
+    """A session that froze ``share`` objects has ended (its document's cycles broken).
 
-    Reference counting should free the document now; if something still holds it, its share
-    counts as leaked until a reclaim.
+    Reference counting frees its document; what else was frozen with it (the requests and
+    sockets in flight then) may be cycles only a whole collection frees: counted for ``reclaim``.
     """
-    global _frozen_count
-    if share:
-        _frozen_count = max(0, _frozen_count - share)
-        _released.append((weakref.ref(document), share))
-
-
-def leaked() -> int:
-    """Frozen objects of ended sessions whose document is still alive (forgetting those that died)."""
-    _released[:] = [(document, share) for document, share in _released if document() is not None]
-    return sum(share for _, share in _released)
+    global _ended_count
+    _ended_count += share
 
 
 def reclaim() -> None:
     """Thaw every object, collect once (a whole-heap pause), freeze what survived."""
-    global _frozen_count, _reclaims
+    global _frozen_count, _ended_count, _reclaims
     start = time.perf_counter()
-    suspect = leaked()
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-    _released.clear()
-    _frozen_count = gc.get_freeze_count()
+    _frozen_count, _ended_count = gc.get_freeze_count(), 0
     _reclaims += 1
-    logger.info("reclaimed what %d frozen objects of ended sessions held, in %.0f ms; %d objects frozen",
-                suspect, (time.perf_counter() - start) * 1e3, _frozen_count)
+    logger.info("reclaimed the frozen garbage of ended sessions in %.0f ms; %d objects frozen",
+                (time.perf_counter() - start) * 1e3, _frozen_count)
 
 
 def stats() -> dict[str, int]:
-    """Objects frozen (as counted when frozen), objects of ended sessions still alive, reclaims run."""
-    return {"frozen": _frozen_count, "leaked": leaked(), "reclaims": _reclaims}
+    """Objects frozen (as counted when frozen), those frozen with sessions ended since, reclaims run."""
+    return {"frozen": _frozen_count, "ended": _ended_count, "reclaims": _reclaims}

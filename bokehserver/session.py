@@ -243,7 +243,7 @@ class ServerSession:
             raise RuntimeError(f"session {self._id} is live: destroy it first")
         models, self._released_models = self._released_models, []
         _compat.release_models(models)
-        heap.release_session(self._document, self.heap_share)
+        heap.release_session(self.heap_share)
         self.heap_share = 0
 
     async def with_document_locked(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:

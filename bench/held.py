@@ -16,6 +16,7 @@ Two scenarios of bench/run.py live here:
 
     .venv/bin/python bench/held.py --gc-variant bokehserver --sessions 1000   # one in-process gc measurement
     .venv/bin/python bench/held.py --churn 30 --sessions 100   # memory over build/expire cycles, in-process
+    .venv/bin/python bench/held.py --server-churn 12 --sessions 96   # the same against a runbokeh (its RSS)
 """
 from __future__ import annotations
 
@@ -206,22 +207,66 @@ async def _churn(cycles: int, sessions: int) -> None:
     await context.worker.stop(timeout=1.0)
 
 
+def server_churn(cycles: int, sessions: int) -> None:
+    """Open and close ``sessions`` sessions of one runbokeh ``cycles`` times (expiring 0.5 s after); its RSS each time."""
+    import psutil
+    from run import SLIDERS_APP, check_sliders_doc, close_all, open_session
+    from servers import free_port
+
+    root, port = server_root(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings"}
+    command = [PYTHON, str(root / "manage.py"), "runbokeh", SLIDERS_APP, "--port", str(port), "--address", "127.0.0.1",
+               f"--allow-websocket-origin=127.0.0.1:{port}", "--log-level", "warning",
+               "--unused-session-lifetime", "500", "--check-unused-sessions", "300"]
+    server = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def churn() -> None:
+        while True:
+            try:
+                await asyncio.wait_for(open_session(url, "/sliders"), 2.0)
+                break
+            except (OSError, asyncio.TimeoutError):
+                await asyncio.sleep(0.2)
+        process = psutil.Process(server.pid)
+        for cycle in range(cycles):
+            opened = []
+            for chunk in range(0, sessions, OPEN_CHUNK):
+                for session, reply, _, _ in await asyncio.gather(
+                        *(open_session(url, "/sliders") for _ in range(min(OPEN_CHUNK, sessions - chunk)))):
+                    check_sliders_doc(reply)
+                    opened.append(session)
+            await close_all(opened)
+            await asyncio.sleep(2.5)  # expired after 0.5 s, checked every 0.3 s
+            print(json.dumps({"cycle": cycle + 1, "rss_mb": round(process.memory_info().rss / 2**20, 1)}), flush=True)
+
+    try:
+        asyncio.run(churn())
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gc-variant", choices=("bokehserver", "bokeh-models"))
     parser.add_argument("--churn", type=int, metavar="CYCLES", help="build and expire --sessions sessions CYCLES times")
+    parser.add_argument("--server-churn", type=int, metavar="CYCLES",
+                        help="open and close --sessions sessions of a runbokeh (BENCH_SERVER_ROOT) CYCLES times")
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--updates", type=int, default=2000)
     parser.add_argument("--root", type=Path, default=ROOT, help="the tree to import bokehserver from")
     args = parser.parse_args()
     sys.path.insert(0, str(args.root))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    if args.churn:
+    if args.server_churn:
+        server_churn(args.server_churn, args.sessions)
+    elif args.churn:
         asyncio.run(_churn(args.churn, args.sessions))
     elif args.gc_variant:
         print(json.dumps(asyncio.run(_gc_measure(args.gc_variant, args.sessions, args.updates))))
     else:
-        parser.error("--gc-variant or --churn")
+        parser.error("--gc-variant, --churn or --server-churn")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ full collections timed (median of 5).
 
     .venv/bin/python bench/gc_pauses.py [--sessions 300] [--app examples/sliders.py]
 
-Variants: bokehserver as it serves (startup objects frozen by ``heap.freeze_startup_objects``,
-empty container defaults made on first read); without the freeze; and with neither, bokeh's own
+Variants: bokehserver as it serves (startup objects frozen by ``heap.freeze_startup_objects``, each session by
+``heap.freeze_session``, empty container defaults made on first read); without the freeze; and with neither, bokeh's own
 model internals (what a bokeh serve process walks).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 VARIANTS = {
-    "bokehserver": "startup objects frozen, lazy container defaults",
+    "bokehserver": "startup objects and sessions frozen, lazy container defaults",
     "no-freeze": "lazy container defaults, nothing frozen",
     "bokeh-models": "bokeh's own model internals, nothing frozen",
 }

@@ -26,6 +26,8 @@ Scenarios (names for --scenarios):
   expire  event-loop stall while 200 closed sessions expire (in-process, bench/expire_sessions.py)
   procs   runbokeh --num-procs 1 against 2 on Redis, 32 sessions patching: round trips/s, servers', client's
           and Redis's CPU (bench/procs.py; bokehserver only, skipped with a note without Redis)
+  gc      garbage-collection pauses with 1,000 sliders sessions open (in-process, bench/held.py)
+  held    p99 round trip of 20 busy sessions with only them open and with 1,000 open (bench/held.py)
 """
 from __future__ import annotations
 
@@ -68,6 +70,7 @@ from client import (  # noqa: E402
     percentile,
 )
 from servers import OUR_KINDS, PYTHON, ROOT, RunningServer, available, running, server_root  # noqa: E402
+import held as held_bench  # noqa: E402
 from stream import APP as STREAM_APP  # noqa: E402
 from stream import measure as stream_measure  # noqa: E402
 
@@ -79,7 +82,7 @@ BIG_MODELS_COUNT = 2000
 BIG_POINTS_COUNT = 100_000
 BROWSER_PAUSE_S = 0.150
 REPLY_TIMEOUT_S = 60.0
-SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire", "procs")
+SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire", "gc", "held", "procs")
 
 
 class CheckFailed(Exception):
@@ -108,6 +111,10 @@ class Config:
     expire_sessions: int
     procs_sessions: int = 32
     procs_seconds: float = 5.0
+    gc_sessions: int = 1000
+    gc_updates: int = 2000
+    held_sessions: int = 1000
+    held_seconds: float = 10.0
 
 
 FULL = Config(
@@ -130,6 +137,8 @@ QUICK = Config(
     fanout_connections=4, fanout_patches=3,
     expire_sessions=10,
     procs_sessions=4, procs_seconds=0.5,
+    gc_sessions=20, gc_updates=40,
+    held_sessions=30, held_seconds=0.4,
 )
 
 
@@ -568,6 +577,17 @@ def scenario_expire(cfg: Config) -> dict[str, dict[str, float]]:
     }
 
 
+def scenario_gc(kind: str, cfg: Config, profile: Profiler) -> dict[str, float]:
+    return held_bench.gc_scenario(kind, cfg.gc_sessions, cfg.gc_updates, CheckFailed)
+
+
+def scenario_held(kind: str, cfg: Config, profile: Profiler) -> dict[str, float]:
+    with running(kind, [SLIDERS_APP], "/sliders") as server, profile.attach(server, "held"):
+        return asyncio.run(held_bench.held_measure(server.url, cfg.held_sessions, cfg.held_seconds, open_session,
+                                             check_sliders_doc, _patch_roundtrip, percentile, close_all,
+                                             lambda: cpu_seconds(server.pid)))
+
+
 def scenario_procs(results: Results, cfg: Config) -> None:
     """bench/procs.py's comparison of one and two workers; its own table goes into the notes."""
     import procs
@@ -595,6 +615,8 @@ MEASURE: dict[str, Callable[[str, Config, Profiler], dict[str, float]]] = {
     "memory": scenario_memory,
     "big": scenario_big,
     "fanout": scenario_fanout,
+    "gc": scenario_gc,
+    "held": scenario_held,
 }
 
 
@@ -792,7 +814,33 @@ def rows_for(cfg: Config) -> list[Row]:
         Row("expire", f"{cfg.expire_sessions} closed sessions: longest loop stall", "stall", "ms", Target("ours<=", 50.0)),
         Row("expire", f"{cfg.expire_sessions} closed sessions: time to expire all", "total", "ms", None, 0),
     ]
-    return rows
+    return rows + held_rows(cfg)
+
+
+def held_rows(cfg: Config) -> list[Row]:
+    n, active = cfg.gc_sessions, held.ACTIVE
+    return [
+        Row("gc", f"{n} sessions: whole collection (gc.collect()), CPU", "full_ms", "ms", Target("ours<=", 20.0)),
+        Row("gc", f"{n} sessions: whole collection (gc.collect()), wall", "full_wall_ms", "ms"),
+        Row("gc", f"{n} sessions: objects a whole collection walks", "walked", "", None, 0),
+        Row("gc", f"{n} sessions + {cfg.gc_updates} updates: longest gen 2 collection, CPU", "auto_gen2_ms", "ms",
+            Target("ours<=", 20.0)),
+        Row("gc", f"{n} sessions + {cfg.gc_updates} updates: gen 2 collections", "auto_gen2_count", "", None, 0),
+        Row("gc", f"{cfg.gc_updates} updates with {n} open: longest gen 2 collection, CPU", "updates_gen2_ms", "ms",
+            None, 2),
+        Row("gc", f"{cfg.gc_updates} updates with {n} open: gen 2 collections", "updates_gen2_count", "", None, 0),
+        Row("gc", f"{n} sessions + {cfg.gc_updates} updates: longest gen 1 collection, CPU", "auto_gen1_ms", "ms", None, 2),
+        Row("gc", f"{n} sessions + {cfg.gc_updates} updates: longest gen 0 collection, CPU", "auto_gen0_ms", "ms", None, 2),
+    ] + [
+        Row("held", f"{active} busy of {open_} open: {what}", f"{phase}_{key}", "ms", None, digits)
+        for phase, open_ in (("few", active), ("many", cfg.held_sessions))
+        for key, what, digits in (("p50", "round trip p50", 2), ("p99", "round trip p99", 2), ("max", "longest round trip", 1),
+                                  ("cpu", "server CPU per round trip", 3))
+    ] + [
+        Row("held", f"p99 with {cfg.held_sessions} open / with {active} open", "p99_ratio", "x", Target("ours<=", 2.0), 2),
+        Row("held", f"server CPU per round trip with {cfg.held_sessions} open / with {active} open", "cpu_ratio", "x",
+            None, 2),
+    ]
 
 
 def summarize(values: list[float]) -> tuple[float, float, float] | None:
@@ -918,6 +966,8 @@ def run(kinds: list[str], scenarios: list[str], cfg: Config, profiler: Profiler)
                 results.values[scenario][kind].append(figures)
                 shown = ", ".join(f"{k}={v:.3g}" for k, v in figures.items())
                 log(f"[{scenario}] run {index + 1}/{runs} {kind} ({time.perf_counter() - started:.1f} s): {shown}")
+    if "gc" in scenarios:
+        results.notes.append(held.GC_NOTE)
     return results
 
 

@@ -13,7 +13,7 @@ from bokeh.document import Document
 from bokeh.protocol.exceptions import ProtocolError
 from bokeh.util.token import get_token_payload
 
-from . import _compat, conf, signals
+from . import _compat, conf, heap, signals
 from .access import login_key_of, owner_in
 from .app_code import Lane
 from .building import build_document
@@ -309,6 +309,7 @@ class ApplicationContext:
             session.observer = lambda s: records.changed(url, s)
         signals.send(signals.session_created, ApplicationContext, session=session, app_path=self._url,
                      request=context.request)
+        session.heap_share = heap.freeze_session()
         return session
 
     async def discard_session(self, session: ServerSession, *, force: bool = False) -> bool:
@@ -337,6 +338,7 @@ class ApplicationContext:
                 except Exception:
                     logger.exception("Error in on_session_destroyed hook of app %s (session %s)", self._url, session.id)
         session.lane.release()
+        session.release()
         return True
 
     async def end_session(self, session: ServerSession, reason: str, status: str = Ended.ENDED) -> bool:

@@ -7,7 +7,8 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bokeh.document import Document
@@ -17,7 +18,7 @@ from bokeh.protocol import Protocol
 from bokeh.util.serialization import make_id
 from bokeh.util.token import generate_jwt_token
 
-from . import _compat, conf
+from . import _compat, conf, heap
 from .app_code import Lane
 from .callbacks import CallbackGroup
 from .frames import Frames, message_frames
@@ -66,6 +67,18 @@ def _count_objects(node: Any, stop: int) -> int:
         elif isinstance(item, list):
             pending.extend(item)
     return count
+
+
+def _weak_invoker(session: ServerSession) -> Callable[[SessionCallback], Awaitable[None]]:
+    """``session._invoke_callback`` without a strong reference to the session."""
+    method = weakref.WeakMethod(session._invoke_callback)
+
+    async def invoke(callback: SessionCallback) -> None:
+        bound = method()
+        if bound is not None:
+            await bound(callback)
+
+    return invoke
 
 
 class SessionState(enum.Enum):
@@ -120,7 +133,11 @@ class ServerSession:
         self.traffic = Traffic()
         # how the session ended (a records.Status value), set by whoever ends it
         self.end_status: str | None = None
-        self._callbacks = CallbackGroup(worker or Worker(), self._loop, self._invoke_callback, self._label)
+        # the group calls back through a weak reference: no cycle keeps an ended session alive
+        self._callbacks = CallbackGroup(worker or Worker(), self._loop, _weak_invoker(self), self._label)
+        # objects frozen out of the garbage collector with this session (``heap.freeze_session``)
+        self.heap_share = 0
+        self._released_models: list[Any] = []
         document.callbacks.on_change_dispatch_to(self)
         for callback in document.session_callbacks:
             self._callbacks.add(callback)
@@ -213,8 +230,21 @@ class ServerSession:
             return
         self._state = SessionState.DESTROYED
         self._callbacks.remove_all()
-        _compat.destroy_document(self._document, self)
+        self._released_models = _compat.destroy_document(self._document, self)
         self._notify()
+
+    def release(self) -> None:
+        """Once the destroy hooks have run: break the document's cycles, so counting frees it.
+
+        The session's objects are frozen out of the garbage collector (``heap.py``), so nothing
+        else would free them.
+        """
+        if not self.destroyed:
+            raise RuntimeError(f"session {self._id} is live: destroy it first")
+        models, self._released_models = self._released_models, []
+        _compat.release_models(models)
+        heap.release_session(self.heap_share)
+        self.heap_share = 0
 
     async def with_document_locked(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run ``func`` under the document lock, then write the changes it made to every connection.

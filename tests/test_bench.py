@@ -11,7 +11,7 @@ import pytest
 
 from processes import REPO_ROOT, run_in_group
 
-SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire")
+SCENARIOS = ("open", "patch", "stream", "memory", "big", "fanout", "expire", "gc", "held")
 
 
 @pytest.mark.e2e

@@ -34,6 +34,7 @@ __all__ = (
     "install_fast_models",
     "unlocked_proxy",
     "destroy_document",
+    "release_models",
     "forget_received",
     "mark_logged",
     "hook_function",
@@ -46,16 +47,17 @@ def set_session_context(doc: Document, context: Any) -> None:
     doc._session_context = weakref.ref(context)
 
 
-def destroy_document(doc: Document, receiver: Any) -> None:
+def destroy_document(doc: Document, receiver: Any) -> list[Any]:
     """Release a session's document, as ``Document.destroy`` does but without its whole-heap scans.
 
     bokeh runs ``gc.collect()`` and a ``gc.get_referrers`` leak check per destroyed document,
-    which stall the event loop for seconds when many sessions expire together; the cycles are
-    left to the regular collector.
+    which stall the event loop for seconds when many sessions expire together. Returns the
+    document's models (its config's too), for ``release_models`` once nothing uses them.
     """
     if not proven("document release"):
         doc.destroy(receiver)
-        return
+        return []
+    models = [*doc.models, *doc.config.references()]
     doc.remove_on_change(receiver)
     doc._roots = []
     doc._theme = None
@@ -64,6 +66,25 @@ def destroy_document(doc: Document, receiver: Any) -> None:
     doc.callbacks.destroy()
     doc.models.destroy()
     _destroy_modules(doc)
+    return models
+
+
+def release_models(models: list[Any]) -> None:
+    """Break the reference cycles of a destroyed document's models, so reference counting frees them.
+
+    A model and each container value it holds point at each other (the container's ``_owners``),
+    and its callbacks usually close over it. Session documents are frozen out of the garbage
+    collector (``heap.py``), which never looks at those cycles: emptying what each model holds
+    leaves nothing for the collector to do.
+    """
+    for model in models:
+        state = model.__dict__
+        for name in ("_property_values", "_unstable_default_values", "_unstable_themed_values",
+                     "_callbacks", "_event_callbacks"):
+            held = state.get(name)
+            if held is not None:
+                held.clear()
+        state["_document"] = state["_temp_document"] = None
 
 
 def _destroy_modules(doc: Document) -> None:

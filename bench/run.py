@@ -818,7 +818,7 @@ def rows_for(cfg: Config) -> list[Row]:
 
 
 def held_rows(cfg: Config) -> list[Row]:
-    n, active = cfg.gc_sessions, held.ACTIVE
+    n, active = cfg.gc_sessions, held_bench.ACTIVE
     return [
         Row("gc", f"{n} sessions: whole collection (gc.collect()), CPU", "full_ms", "ms", Target("ours<=", 20.0)),
         Row("gc", f"{n} sessions: whole collection (gc.collect()), wall", "full_wall_ms", "ms"),
@@ -967,7 +967,7 @@ def run(kinds: list[str], scenarios: list[str], cfg: Config, profiler: Profiler)
                 shown = ", ".join(f"{k}={v:.3g}" for k, v in figures.items())
                 log(f"[{scenario}] run {index + 1}/{runs} {kind} ({time.perf_counter() - started:.1f} s): {shown}")
     if "gc" in scenarios:
-        results.notes.append(held.GC_NOTE)
+        results.notes.append(held_bench.GC_NOTE)
     return results
 
 

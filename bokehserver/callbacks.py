@@ -93,10 +93,18 @@ Invoker = Callable[[_BokehSessionCallback], Awaitable[Any]]
 
 
 class CallbackGroup:
-    """The live callbacks of one session; safe to add to and remove from any thread."""
+    """The live callbacks of one session; safe to add to and remove from any thread.
 
-    def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop, invoke: Invoker, label: str) -> None:
+    ``backlog`` says how many bytes the session has written that its sockets have not sent yet; a
+    periodic tick that finds some skips its turn, so a slow reader slows the stream down instead of
+    having ticks pile up in a send buffer and arrive as a burst later (bokeh serve waits for each
+    write to flush, with the same effect).
+    """
+
+    def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop, invoke: Invoker, label: str,
+                 backlog: Callable[[], int] | None = None) -> None:
         self._worker = worker
+        self._backlog = backlog
         self._loop = loop
         self._invoke = invoke
         self._label = label
@@ -178,6 +186,10 @@ class CallbackGroup:
             if not self._alive(callback):
                 return
             started = loop.time()
+            if self._backlog is not None and self._backlog() > 0:
+                schedule.skipped += 1
+                schedule.advance(started, started)
+                continue
             await self._call(callback)
             skipped = schedule.skipped
             schedule.advance(started, loop.time())

@@ -12,6 +12,7 @@ Import this module only where daphne may install its Twisted reactor (runbokeh, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import warnings
 import socket
@@ -30,7 +31,7 @@ from ._compat.daphne import frame_writer, install_config_dump_shortcut, send_eac
 from ._compat.reactor import reactor_loop
 from ._compat.versions import proven
 from .asgi import BokehASGI
-from .frames import SEND_FRAMES
+from .frames import SEND_BACKLOG, SEND_FRAMES
 from .pipelining import BoundedWebRequest
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,13 @@ class TrackingHTTPFactory(HTTPFactory):
         protocol.requestFactory = BoundedWebRequest
         self.channels.add(protocol)
         return protocol
+
+
+def _unsent(protocol_ref: weakref.ref[Any]) -> int:
+    """Bytes the websocket of ``protocol_ref`` has written that the kernel has not taken (0 when gone or unknown)."""
+    protocol = protocol_ref()
+    transport = getattr(protocol, "transport", None)
+    return (unsent_bytes(transport) or 0) if transport is not None else 0
 
 
 def _begin_twisted_logging(verbosity: int) -> None:
@@ -268,7 +276,9 @@ class BokehDaphneServer(DaphneServer):
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         if scope.get("type") == "websocket":
-            scope.setdefault("extensions", {})[SEND_FRAMES] = {}
+            extensions = scope.setdefault("extensions", {})
+            extensions[SEND_FRAMES] = {}
+            extensions[SEND_BACKLOG] = {"unsent": functools.partial(_unsent, weakref.ref(protocol))}
         return super().create_application(protocol, scope)
 
     def listen_success(self, port: Any) -> None:

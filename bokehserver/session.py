@@ -120,7 +120,8 @@ class ServerSession:
         self.traffic = Traffic()
         # how the session ended (a records.Status value), set by whoever ends it
         self.end_status: str | None = None
-        self._callbacks = CallbackGroup(worker or Worker(), self._loop, self._invoke_callback, self._label)
+        self._callbacks = CallbackGroup(worker or Worker(), self._loop, self._invoke_callback, self._label,
+                                        backlog=self.send_backlog)
         document.callbacks.on_change_dispatch_to(self)
         for callback in document.session_callbacks:
             self._callbacks.add(callback)
@@ -215,6 +216,10 @@ class ServerSession:
         self._callbacks.remove_all()
         _compat.destroy_document(self._document, self)
         self._notify()
+
+    def send_backlog(self) -> int:
+        """The most bytes any of the session's websockets has written and not yet handed to the kernel."""
+        return max((connection.send_backlog() for connection in self._subscribed), default=0)
 
     async def with_document_locked(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run ``func`` under the document lock, then write the changes it made to every connection.

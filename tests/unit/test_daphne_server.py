@@ -113,3 +113,19 @@ def test_a_message_for_a_closing_socket_is_dropped():
     protocol.state = protocol.STATE_CLOSING
     protocol._send_frames(["header"])
     assert protocol.transport.written == [] and protocol.sent == []
+
+
+def test_the_send_backlog_extension_reports_the_bytes_the_kernel_has_not_taken():
+    import gc
+    import weakref
+
+    protocol = open_protocol()
+    protocol.transport = SimpleNamespace(dataBuffer=b"0123456789", offset=4, _tempDataLen=3)
+    ref = weakref.ref(protocol)
+    assert daphne_server._unsent(ref) == 9
+    protocol.transport.offset, protocol.transport._tempDataLen = 10, 0
+    assert daphne_server._unsent(ref) == 0
+    protocol.transport.dataBuffer = b"x"
+    del protocol
+    gc.collect()
+    assert daphne_server._unsent(ref) == 0  # a closed, freed socket holds nothing back

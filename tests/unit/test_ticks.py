@@ -148,3 +148,30 @@ def test_server_jobs_skip_the_ticks_they_overran(loop):
     assert gaps[0] == pytest.approx(PERIOD)
     assert gaps[1] == pytest.approx(2 * PERIOD)  # the overrun tick's successor was skipped, not run at once
     assert all(gap >= PERIOD - 1e-9 for gap in gaps)
+
+
+def test_a_tick_waits_for_the_previous_ticks_bytes_to_leave_and_never_catches_up_after(loop):
+    starts: list[float] = []
+    backlog = [0]
+
+    async def main() -> None:
+        worker = Worker()
+        done = asyncio.Event()
+
+        async def invoke(callback) -> None:
+            starts.append(loop.time())
+            if len(starts) == 2:
+                backlog[0] = 4096  # the client stops reading for a while
+                loop.call_later(3.5 * PERIOD, backlog.__setitem__, 0, 0)
+            if len(starts) == 5:
+                done.set()
+
+        group = CallbackGroup(worker, loop, invoke, "test", backlog=lambda: backlog[0])
+        group.add(BokehPeriodic(lambda: None, PERIOD * 1000, callback_id="cb"))
+        await done.wait()
+        group.remove_all()
+        await worker.stop()
+
+    loop.run_until_complete(main())
+    gaps = [round((b - a) / PERIOD, 6) for a, b in zip(starts, starts[1:])]
+    assert gaps == [1, 4, 1, 1]  # three ticks skipped while bytes waited, then the plain period again

@@ -376,26 +376,19 @@ async def _patch(url: str, cfg: Config, pid: int) -> dict[str, float]:
 
 
 def scenario_stream(kind: str, cfg: Config, profile: Profiler) -> dict[str, float]:
+    variants = [(n, None, str(n)) for n in cfg.stream_sessions]
+    variants += [(n, spinners, f"{n}p{spinners}") for n, spinners in cfg.stream_pinned]
     result: dict[str, float] = {}
-    for n in cfg.stream_sessions:  # a fresh server each: closed sessions go on streaming until they expire
-        with running(kind, [STREAM_APP], "/stream") as server, profile.attach(server, f"stream-{n}"):
+    for n, spinners, suffix in variants:  # a fresh server each: closed sessions go on streaming until they expire
+        with running(kind, [STREAM_APP], "/stream") as server, profile.attach(server, f"stream-{suffix}"), \
+                stream_pinned(server.pid, spinners) if spinners is not None else contextlib.nullcontext():
             cpu_start, started = cpu_seconds(server.pid), time.perf_counter()
             figures = asyncio.run(stream_measure(server.url, n, cfg.stream_seconds))
             figures["cpu_pct"] = 100.0 * (cpu_seconds(server.pid) - cpu_start) / (time.perf_counter() - started)
         if figures["rows_per_s"] <= 0:
-            raise CheckFailed(f"no streamed rows arrived with {n} sessions")
+            raise CheckFailed(f"no streamed rows arrived with {n} sessions" + (" pinned" if spinners is not None else ""))
         for key, value in figures.items():
-            result[f"{key}_{n}"] = value
-    for n, spinners in cfg.stream_pinned:
-        with running(kind, [STREAM_APP], "/stream") as server, stream_pinned(server.pid, spinners), \
-                profile.attach(server, f"stream-{n}-pinned-{spinners}"):
-            cpu_start, started = cpu_seconds(server.pid), time.perf_counter()
-            figures = asyncio.run(stream_measure(server.url, n, cfg.stream_seconds))
-            figures["cpu_pct"] = 100.0 * (cpu_seconds(server.pid) - cpu_start) / (time.perf_counter() - started)
-        if figures["rows_per_s"] <= 0:
-            raise CheckFailed(f"no streamed rows arrived with {n} sessions pinned to one core")
-        for key, value in figures.items():
-            result[f"{key}_{n}p{spinners}"] = value
+            result[f"{key}_{suffix}"] = value
     return result
 
 

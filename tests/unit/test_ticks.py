@@ -90,9 +90,16 @@ def test_a_tick_late_by_less_than_half_a_period_keeps_the_next_one():
     assert schedule.skipped == 0
 
 
-def test_a_tick_later_than_half_a_period_skips_the_next_instead_of_running_it_soon_after():
+def test_a_tick_later_than_half_a_period_holds_the_next_back_then_returns_to_the_anchor():
     schedule = TickSchedule(PERIOD, now=0.0)
-    assert schedule.advance(0.080, 0.081) == pytest.approx(0.150)
+    assert schedule.advance(0.080, 0.081) == pytest.approx(0.080 + MIN_SPACING * PERIOD)  # not 0.100
+    assert schedule.advance(0.105, 0.106) == pytest.approx(0.150)
+    assert schedule.skipped == 0  # no tick lost
+
+
+def test_a_tick_that_overruns_its_successor_skips_it_instead_of_starting_it_at_once():
+    schedule = TickSchedule(PERIOD, now=0.0)
+    assert schedule.advance(0.050, 0.130) == pytest.approx(0.150)
     assert schedule.skipped == 1
 
 

@@ -95,10 +95,10 @@ Invoker = Callable[[_BokehSessionCallback], Awaitable[Any]]
 class CallbackGroup:
     """The live callbacks of one session; safe to add to and remove from any thread.
 
-    ``backlog`` says how many bytes the session has written that its sockets have not sent yet; a
-    periodic tick that finds some skips its turn, so a slow reader slows the stream down instead of
-    having ticks pile up in a send buffer and arrive as a burst later (bokeh serve waits for each
-    write to flush, with the same effect).
+    ``backlog`` says how many bytes the session has written that a socket refused (the client reads
+    too slowly to keep its buffer from filling); a periodic tick that finds some skips its turn, so
+    a slow reader slows the stream down instead of having ticks pile up in a send buffer and arrive
+    as a burst later (bokeh serve waits for each write to flush, with a like effect).
     """
 
     def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop, invoke: Invoker, label: str,

@@ -96,7 +96,7 @@ class ServerConnection:
         await self.send_frames(message_frames(message))
 
     def send_backlog(self) -> int:
-        """Bytes written to this websocket that have not left the process yet (0 where the socket cannot tell)."""
+        """Bytes written to this websocket that its full socket refused (0 where the socket cannot tell)."""
         backlog = getattr(self._socket, "send_backlog", None)
         return 0 if self._closed or backlog is None else backlog()
 

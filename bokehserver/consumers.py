@@ -309,7 +309,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.close(code=code, reason=reason)
 
     def send_backlog(self) -> int:
-        """Bytes sent on this socket that the kernel has not taken yet, where the server says (our daphne); else 0."""
+        """Bytes sent on this socket that the kernel refused (full buffer), where the server says (our daphne); else 0."""
         backlog = self.scope.get("extensions", {}).get(SEND_BACKLOG)
         return backlog["unsent"]() if backlog else 0
 

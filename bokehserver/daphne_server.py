@@ -25,7 +25,7 @@ from daphne.http_protocol import HTTPFactory
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
-from ._compat.twisted import unsent_bytes
+from ._compat.twisted import refused_bytes, unsent_bytes
 from . import conf
 from ._compat.daphne import frame_writer, install_config_dump_shortcut, send_each_frame
 from ._compat.reactor import reactor_loop
@@ -136,10 +136,13 @@ class TrackingHTTPFactory(HTTPFactory):
 
 
 def _unsent(protocol_ref: weakref.ref[Any]) -> int:
-    """Bytes the websocket of ``protocol_ref`` has written that the kernel has not taken (0 when gone or unknown)."""
+    """Bytes of the websocket of ``protocol_ref`` that its full socket refused (0 when gone or unknown).
+
+    Bytes written since the last attempt are left out: they wait for the loop, not for the client.
+    """
     protocol = protocol_ref()
     transport = getattr(protocol, "transport", None)
-    return (unsent_bytes(transport) or 0) if transport is not None else 0
+    return (refused_bytes(transport) or 0) if transport is not None else 0
 
 
 def _begin_twisted_logging(verbosity: int) -> None:

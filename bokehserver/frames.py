@@ -13,7 +13,7 @@ __all__ = ("SEND_BACKLOG", "SEND_FRAMES", "Frames", "message_frames", "websocket
 # {"type": SEND_FRAMES, "frames": [str | bytes, ...]} sends one whole message in one event.
 SEND_FRAMES = "bokehserver.websocket.send_frames"
 # ASGI extension offered beside it: {"unsent": callable} returning the bytes sent on the socket that
-# the kernel has not taken yet (0 where unknown); periodic callbacks wait for it to drain.
+# the kernel refused, its buffer being full (0 where unknown); periodic callbacks wait for it to drain.
 SEND_BACKLOG = "bokehserver.websocket.send_backlog"
 
 Frame = Union[str, bytes]

@@ -218,7 +218,7 @@ class ServerSession:
         self._notify()
 
     def send_backlog(self) -> int:
-        """The most bytes any of the session's websockets has written and not yet handed to the kernel."""
+        """The most bytes any of the session's websockets has written and its full socket refused."""
         return max((connection.send_backlog() for connection in self._subscribed), default=0)
 
     async def with_document_locked(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:

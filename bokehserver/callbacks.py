@@ -187,8 +187,7 @@ class CallbackGroup:
                 return
             started = loop.time()
             if self._backlog is not None and self._backlog() > 0:
-                schedule.skipped += 1
-                schedule.advance(started, started)
+                schedule.skip(started)
                 continue
             await self._call(callback)
             skipped = schedule.skipped

@@ -311,7 +311,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     def send_backlog(self) -> int:
         """Bytes sent on this socket that the kernel refused (full buffer), where the server says (our daphne); else 0."""
         backlog = self.scope.get("extensions", {}).get(SEND_BACKLOG)
-        return backlog["unsent"]() if backlog else 0
+        return backlog["refused"]() if backlog else 0
 
     async def send_frames(self, frames: Frames) -> None:
         """Send one message's frames: in one ASGI event where the server offers it (our daphne)."""

@@ -135,7 +135,7 @@ class TrackingHTTPFactory(HTTPFactory):
         return protocol
 
 
-def _unsent(protocol_ref: weakref.ref[Any]) -> int:
+def _refused(protocol_ref: weakref.ref[Any]) -> int:
     """Bytes of the websocket of ``protocol_ref`` that its full socket refused (0 when gone or unknown).
 
     Bytes written since the last attempt are left out: they wait for the loop, not for the client.
@@ -281,7 +281,7 @@ class BokehDaphneServer(DaphneServer):
         if scope.get("type") == "websocket":
             extensions = scope.setdefault("extensions", {})
             extensions[SEND_FRAMES] = {}
-            extensions[SEND_BACKLOG] = {"unsent": functools.partial(_unsent, weakref.ref(protocol))}
+            extensions[SEND_BACKLOG] = {"refused": functools.partial(_refused, weakref.ref(protocol))}
         return super().create_application(protocol, scope)
 
     def listen_success(self, port: Any) -> None:

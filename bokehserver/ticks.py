@@ -54,6 +54,11 @@ class TickSchedule:
         self.anchor, self.due = anchor, max(anchor, earliest)
         return self.due
 
+    def skip(self, now: float) -> float:
+        """Pass over the tick due at ``now`` without running it; returns the next due time."""
+        self.skipped += 1
+        return self.advance(now, now)
+
     def _first_after(self, moment: float) -> float:
         """The first anchored tick after ``moment`` and after the current one."""
         steps = max(1, math.floor((moment - self.anchor) / self.period) + 1)

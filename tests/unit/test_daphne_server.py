@@ -122,10 +122,10 @@ def test_the_send_backlog_extension_reports_the_bytes_the_kernel_refused():
     protocol = open_protocol()
     protocol.transport = SimpleNamespace(dataBuffer=b"0123456789", offset=4, _tempDataLen=3)
     ref = weakref.ref(protocol)
-    assert daphne_server._unsent(ref) == 6  # not the 3 bytes written since, which wait for the loop
+    assert daphne_server._refused(ref) == 6  # not the 3 bytes written since, which wait for the loop
     protocol.transport.offset, protocol.transport._tempDataLen = 10, 0
-    assert daphne_server._unsent(ref) == 0
+    assert daphne_server._refused(ref) == 0
     protocol.transport.dataBuffer = b"x"
     del protocol
     gc.collect()
-    assert daphne_server._unsent(ref) == 0  # a closed, freed socket holds nothing back
+    assert daphne_server._refused(ref) == 0  # a closed, freed socket holds nothing back

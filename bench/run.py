@@ -17,7 +17,8 @@ fails instead of scoring.
 Scenarios (names for --scenarios):
   open    page GET + websocket + ACK + PULL-DOC of examples/sliders.py, sequential and N concurrent
   patch   a slider PATCH-DOC until the recomputed data PATCH-DOC and the OK are back, closed loops
-  stream  N sessions streaming 10 rows every 50 ms (bench/stream.py's measure())
+  stream  N sessions streaming 10 rows every 50 ms (bench/stream.py's measure()); then with the server
+          pinned to one core, alone and sharing it with busy processes (saturated: the overload policy)
   memory  server RSS per open session (sliders app)
   big     PULL-DOC of a 2,000-model document and of a 100,000-point source, with and without a
           150 ms pause after the page GET, and the full open
@@ -73,6 +74,7 @@ from servers import OUR_KINDS, PYTHON, ROOT, RunningServer, available, running, 
 import held as held_bench  # noqa: E402
 from stream import APP as STREAM_APP  # noqa: E402
 from stream import measure as stream_measure  # noqa: E402
+from stream import pinned as stream_pinned  # noqa: E402
 
 OURS, THEIRS, BOKEH_DJANGO = "bokehserver", "bokeh serve", "bokeh-django"
 SLIDERS_APP = str(ROOT / "examples" / "sliders.py")
@@ -104,6 +106,7 @@ class Config:
     stream_sessions: tuple[int, ...]
     stream_seconds: float
     stream_runs: int
+    stream_pinned: tuple[tuple[int, int], ...]  # (sessions, busy processes on the server's core)
     memory_sessions: tuple[int, ...]
     big_samples: int
     fanout_connections: int
@@ -121,7 +124,7 @@ FULL = Config(
     runs=3,
     open_sequential=40, open_workers=8, open_per_worker=10,
     patch_sessions=(1, 8, 32), patch_seconds=3.0,
-    stream_sessions=(10, 50), stream_seconds=20.0, stream_runs=2,
+    stream_sessions=(10, 50), stream_seconds=20.0, stream_runs=2, stream_pinned=((50, 0), (50, 3)),
     memory_sessions=(50, 200),
     big_samples=3,
     fanout_connections=20, fanout_patches=30,
@@ -131,7 +134,7 @@ QUICK = Config(
     runs=1,
     open_sequential=4, open_workers=2, open_per_worker=2,
     patch_sessions=(1, 2, 4), patch_seconds=0.4,
-    stream_sessions=(2, 4), stream_seconds=1.0, stream_runs=1,
+    stream_sessions=(2, 4), stream_seconds=1.0, stream_runs=1, stream_pinned=((4, 1),),
     memory_sessions=(3, 6),
     big_samples=1,
     fanout_connections=4, fanout_patches=3,
@@ -387,16 +390,19 @@ async def _patch(url: str, cfg: Config, pid: int) -> dict[str, float]:
 
 
 def scenario_stream(kind: str, cfg: Config, profile: Profiler) -> dict[str, float]:
+    variants = [(n, None, str(n)) for n in cfg.stream_sessions]
+    variants += [(n, spinners, f"{n}p{spinners}") for n, spinners in cfg.stream_pinned]
     result: dict[str, float] = {}
-    for n in cfg.stream_sessions:  # a fresh server each: closed sessions go on streaming until they expire
-        with running(kind, [STREAM_APP], "/stream") as server, profile.attach(server, f"stream-{n}"):
+    for n, spinners, suffix in variants:  # a fresh server each: closed sessions go on streaming until they expire
+        with running(kind, [STREAM_APP], "/stream") as server, profile.attach(server, f"stream-{suffix}"), \
+                stream_pinned(server.pid, spinners) if spinners is not None else contextlib.nullcontext():
             cpu_start, started = cpu_seconds(server.pid), time.perf_counter()
             figures = asyncio.run(stream_measure(server.url, n, cfg.stream_seconds))
             figures["cpu_pct"] = 100.0 * (cpu_seconds(server.pid) - cpu_start) / (time.perf_counter() - started)
         if figures["rows_per_s"] <= 0:
-            raise CheckFailed(f"no streamed rows arrived with {n} sessions")
+            raise CheckFailed(f"no streamed rows arrived with {n} sessions" + (" pinned" if spinners is not None else ""))
         for key, value in figures.items():
-            result[f"{key}_{n}"] = value
+            result[f"{key}_{suffix}"] = value
     return result
 
 
@@ -793,7 +799,19 @@ def rows_for(cfg: Config) -> list[Row]:
             Row("stream", f"{n} sessions, delivered", f"delivered_pct_{n}", "%", Target("ours>=", 99.0), 2),
             Row("stream", f"{n} sessions, jitter p50", f"jitter_p50_ms_{n}", "ms", None, 2),
             Row("stream", f"{n} sessions, jitter p99", f"jitter_p99_ms_{n}", "ms", Target("ratio<=", 1.0), 2),
+            Row("stream", f"{n} sessions, arrivals < half a period apart (bursts)", f"burst_pct_{n}", "%", None, 2),
             Row("stream", f"{n} sessions, server CPU (100 = a core; opening included)", f"cpu_pct_{n}", "%", None, 0),
+        ]
+    for n, spinners in cfg.stream_pinned:
+        where = f"{n} sessions, server pinned to one core" + (f" + {spinners} busy processes" if spinners else "")
+        key = f"{n}p{spinners}"
+        rows += [
+            Row("stream", f"{where}, delivered", f"delivered_pct_{key}", "%", Target("ours>=", 99.9) if not spinners else None, 2),
+            Row("stream", f"{where}, worst session delivered", f"worst_session_pct_{key}", "%", None, 2),
+            Row("stream", f"{where}, jitter p50", f"jitter_p50_ms_{key}", "ms", None, 2),
+            Row("stream", f"{where}, jitter p99", f"jitter_p99_ms_{key}", "ms", Target("ratio<=", 0.5), 2),
+            Row("stream", f"{where}, arrivals < half a period apart (bursts)", f"burst_pct_{key}", "%", None, 2),
+            Row("stream", f"{where}, server CPU (100 = a core)", f"cpu_pct_{key}", "%", None, 0),
         ]
     for n in sorted(cfg.memory_sessions):
         rows.append(Row("memory", f"RSS per open session, {n} sessions", f"kib_{n}", "KiB", Target("ratio<=", 1.0), 0))

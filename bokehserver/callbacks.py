@@ -18,7 +18,8 @@ from bokeh.server.callbacks import TimeoutCallback as _BokehTimeout
 from bokeh.util.serialization import make_id
 
 from .app_code import Lane
-from .worker import Worker, next_deadline
+from .ticks import TickSchedule
+from .worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class NextTickCallback(SessionCallback, _BokehNextTick):
 
 
 class PeriodicCallback(SessionCallback, _BokehPeriodic):
-    """Runs every ``period`` milliseconds, on an absolute schedule, until removed."""
+    """Runs every ``period`` milliseconds until removed; under overload it skips ticks (``ticks``)."""
 
     def __init__(self, document: Any, callback: Callable[[], Any], period: int, id: str | None = None) -> None:
         if period <= 0:
@@ -92,10 +93,18 @@ Invoker = Callable[[_BokehSessionCallback], Awaitable[Any]]
 
 
 class CallbackGroup:
-    """The live callbacks of one session; safe to add to and remove from any thread."""
+    """The live callbacks of one session; safe to add to and remove from any thread.
 
-    def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop, invoke: Invoker, label: str) -> None:
+    ``backlog`` says how many bytes the session has written that a socket refused (the client reads
+    too slowly to keep its buffer from filling); a periodic tick that finds some skips its turn, so
+    a slow reader slows the stream down instead of having ticks pile up in a send buffer and arrive
+    as a burst later (bokeh serve waits for each write to flush, with a like effect).
+    """
+
+    def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop, invoke: Invoker, label: str,
+                 backlog: Callable[[], int] | None = None) -> None:
         self._worker = worker
+        self._backlog = backlog
         self._loop = loop
         self._invoke = invoke
         self._label = label
@@ -169,15 +178,23 @@ class CallbackGroup:
         await self._call(callback)
 
     async def _run_periodic(self, callback: _BokehPeriodic) -> None:
-        period = callback.period / 1000.0
+        """Run ``callback`` on its ``TickSchedule``: anchored, late ticks once, missed ticks skipped."""
         loop = self._loop
-        next_at = loop.time() + period
+        schedule = TickSchedule(callback.period / 1000.0, loop.time())
         while True:
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            await asyncio.sleep(max(0.0, schedule.due - loop.time()))
             if not self._alive(callback):
                 return
+            started = loop.time()
+            if self._backlog is not None and self._backlog() > 0:
+                schedule.skip(started)
+                continue
             await self._call(callback)
-            next_at = next_deadline(next_at, period, loop.time())
+            skipped = schedule.skipped
+            schedule.advance(started, loop.time())
+            if schedule.skipped > skipped:
+                logger.debug("Periodic callback %s (%s) skipped %d late tick(s)",
+                             callback.id, self._label, schedule.skipped - skipped)
 
 
 class ServerCallbacks:

@@ -95,6 +95,11 @@ class ServerConnection:
     async def send_message(self, message: Message[Any]) -> None:
         await self.send_frames(message_frames(message))
 
+    def send_backlog(self) -> int:
+        """Bytes written to this websocket that its full socket refused (0 where the socket cannot tell)."""
+        backlog = getattr(self._socket, "send_backlog", None)
+        return 0 if self._closed or backlog is None else backlog()
+
     async def send_frames(self, frames: Frames) -> None:
         """Write one message's frames; a dead socket detaches the connection instead of raising."""
         if self._closed:

@@ -20,7 +20,7 @@ from .access import owner_in, owner_of, websocket_user
 from .application_context import ApplicationContext, LimitReached, SessionEnded
 from .connection import ServerConnection
 from .ending import close_reason
-from .frames import SEND_FRAMES, Frames
+from .frames import SEND_BACKLOG, SEND_FRAMES, Frames
 from .protocol_handler import ProtocolHandler
 from .relay import RelayedSocket, RelayRefused
 from .receiving import YieldingProtocol, assemble, consume, fragment_size
@@ -340,6 +340,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def close_socket(self, code: int, reason: str) -> None:
         self.state = ConnectionState.CLOSED
         await self.close(code=code, reason=reason)
+
+    def send_backlog(self) -> int:
+        """Bytes sent on this socket that the kernel refused (full buffer), where the server says (our daphne); else 0."""
+        backlog = self.scope.get("extensions", {}).get(SEND_BACKLOG)
+        return backlog["refused"]() if backlog else 0
 
     async def send_frames(self, frames: Frames) -> None:
         """Send one message's frames: in one ASGI event where the server offers it (our daphne)."""

@@ -12,6 +12,7 @@ Import this module only where daphne may install its Twisted reactor (runbokeh, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import warnings
 import socket
@@ -24,14 +25,14 @@ from daphne.http_protocol import HTTPFactory
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
-from ._compat.twisted import unsent_bytes
+from ._compat.twisted import refused_bytes, unsent_bytes
 from . import conf
 from ._compat.daphne import data_reader, frame_gatherer, frame_writer, send_each_frame
 from ._compat.daphne import install_config_dump_shortcut, install_small_frame_unmasker
 from ._compat.reactor import reactor_loop
 from ._compat.versions import proven
 from .asgi import BokehASGI
-from .frames import SEND_FRAMES
+from .frames import SEND_BACKLOG, SEND_FRAMES
 from .gathering import FrameGatherer
 from .pipelining import BoundedWebRequest
 
@@ -155,6 +156,16 @@ class TrackingHTTPFactory(HTTPFactory):
         protocol.requestFactory = BoundedWebRequest
         self.channels.add(protocol)
         return protocol
+
+
+def _refused(protocol_ref: weakref.ref[Any]) -> int:
+    """Bytes of the websocket of ``protocol_ref`` that its full socket refused (0 when gone or unknown).
+
+    Bytes written since the last attempt are left out: they wait for the loop, not for the client.
+    """
+    protocol = protocol_ref()
+    transport = getattr(protocol, "transport", None)
+    return (refused_bytes(transport) or 0) if transport is not None else 0
 
 
 def _begin_twisted_logging(verbosity: int) -> None:
@@ -295,7 +306,9 @@ class BokehDaphneServer(DaphneServer):
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         if scope.get("type") == "websocket":
-            scope.setdefault("extensions", {})[SEND_FRAMES] = {}
+            extensions = scope.setdefault("extensions", {})
+            extensions[SEND_FRAMES] = {}
+            extensions[SEND_BACKLOG] = {"refused": functools.partial(_refused, weakref.ref(protocol))}
         return super().create_application(protocol, scope)
 
     def listen_success(self, port: Any) -> None:

@@ -7,11 +7,14 @@ from typing import Any, Union
 
 from bokeh.protocol.message import Message
 
-__all__ = ("SEND_FRAMES", "Frames", "message_frames", "websocket_bytes")
+__all__ = ("SEND_BACKLOG", "SEND_FRAMES", "Frames", "message_frames", "websocket_bytes")
 
 # ASGI extension offered by bokehserver's daphne server in a websocket scope's "extensions":
 # {"type": SEND_FRAMES, "frames": [str | bytes, ...]} sends one whole message in one event.
 SEND_FRAMES = "bokehserver.websocket.send_frames"
+# ASGI extension offered beside it: {"refused": callable} returning the bytes sent on the socket that
+# the kernel refused, its buffer being full (0 where unknown); periodic callbacks wait for it to drain.
+SEND_BACKLOG = "bokehserver.websocket.send_backlog"
 
 Frame = Union[str, bytes]
 Frames = tuple[Frame, ...]

@@ -81,6 +81,17 @@ def _weak_invoker(session: ServerSession) -> Callable[[SessionCallback], Awaitab
     return invoke
 
 
+def _weak_backlog(session: ServerSession) -> Callable[[], int]:
+    """``session.send_backlog`` without a strong reference to the session (0 once it is gone)."""
+    method = weakref.WeakMethod(session.send_backlog)
+
+    def backlog() -> int:
+        bound = method()
+        return bound() if bound is not None else 0
+
+    return backlog
+
+
 class SessionState(enum.Enum):
     LIVE = "live"
     DESTROYED = "destroyed"
@@ -133,8 +144,9 @@ class ServerSession:
         self.traffic = Traffic()
         # how the session ended (a records.Status value), set by whoever ends it
         self.end_status: str | None = None
-        # the group calls back through a weak reference: no cycle keeps an ended session alive
-        self._callbacks = CallbackGroup(worker or Worker(), self._loop, _weak_invoker(self), self._label)
+        # the group calls back through weak references: no cycle keeps an ended session alive
+        self._callbacks = CallbackGroup(worker or Worker(), self._loop, _weak_invoker(self), self._label,
+                                        backlog=_weak_backlog(self))
         # objects frozen out of the garbage collector with this session (``heap.freeze_session``)
         self.heap_share = 0
         self._released_models: list[Any] = []
@@ -245,6 +257,10 @@ class ServerSession:
         _compat.release_models(models)
         heap.release_session(self.heap_share)
         self.heap_share = 0
+
+    def send_backlog(self) -> int:
+        """The most bytes any of the session's websockets has written and its full socket refused."""
+        return max((connection.send_backlog() for connection in self._subscribed), default=0)
 
     async def with_document_locked(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run ``func`` under the document lock, then write the changes it made to every connection.

@@ -8,9 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from .ticks import TickSchedule
+
 logger = logging.getLogger(__name__)
 
-__all__ = ("Worker", "every", "next_deadline")
+__all__ = ("Worker", "every")
 
 
 class Worker:
@@ -82,12 +84,12 @@ class Worker:
 
 
 async def every(period_ms: float, func: Callable[[], Awaitable[None] | None], *, name: str = "job") -> None:
-    """Call ``func`` every ``period_ms`` on an absolute schedule, skipping ticks it overran."""
-    period = period_ms / 1000.0
+    """Call ``func`` every ``period_ms`` on an anchored schedule; ticks it overran are skipped (``ticks``)."""
     loop = asyncio.get_running_loop()
-    next_at = loop.time() + period
+    schedule = TickSchedule(period_ms / 1000.0, loop.time())
     while True:
-        await asyncio.sleep(max(0.0, next_at - loop.time()))
+        await asyncio.sleep(max(0.0, schedule.due - loop.time()))
+        started = loop.time()
         try:
             result = func()
             if inspect.isawaitable(result):
@@ -96,16 +98,4 @@ async def every(period_ms: float, func: Callable[[], Awaitable[None] | None], *,
             raise
         except Exception:
             logger.exception("Error in server job %s", name)
-        next_at = next_deadline(next_at, period, loop.time())
-
-
-def next_deadline(previous: float, period: float, now: float) -> float:
-    """The next tick of an absolute schedule (no drift).
-
-    A tick that is late runs at once; whole periods missed behind it are skipped, so an overrun
-    never turns into a burst of catch-up calls.
-    """
-    deadline = previous + period
-    if deadline <= now:
-        deadline += ((now - deadline) // period) * period
-    return deadline
+        schedule.advance(started, loop.time())

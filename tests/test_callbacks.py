@@ -236,15 +236,6 @@ async def test_the_server_callback_classes_bind_to_a_document_and_schedule_like_
         PeriodicCallback(doc, lambda: None, 0)
 
 
-def test_the_schedule_runs_a_late_tick_once_and_skips_whole_missed_periods():
-    from bokehserver.worker import next_deadline
-
-    assert next_deadline(1.0, 0.1, 1.05) == pytest.approx(1.1)      # on time: no drift
-    assert next_deadline(1.0, 0.1, 1.13) == pytest.approx(1.1)      # late: runs at once
-    assert next_deadline(1.0, 0.1, 1.35) == pytest.approx(1.3)      # overran 3 periods: one tick, not three
-    assert next_deadline(1.0, 0.1, 1.35) > 1.35 - 0.1
-
-
 async def test_an_overrunning_periodic_callback_does_not_burst(context):
     session = await _session(context)
     starts: list[float] = []

@@ -1,4 +1,10 @@
-"""Benchmark app: streams 10 rows every 50 ms (20 Hz) into a ColumnDataSource named "source"."""
+"""Benchmark app: streams 10 rows every 50 ms (20 Hz) into a ColumnDataSource named "source".
+
+Column "t" holds the wall-clock time the tick ran, so a client can tell when the server's ticks
+ran apart from when their messages arrived.
+"""
+import time
+
 from bokeh.io import curdoc
 from bokeh.models import ColumnDataSource
 
@@ -10,7 +16,7 @@ state = {"i": 0}
 def tick():
     start = state["i"]
     state["i"] += ROWS
-    source.stream({"i": list(range(start, start + ROWS)), "t": [0.0] * ROWS}, rollover=1000)
+    source.stream({"i": list(range(start, start + ROWS)), "t": [time.time()] * ROWS}, rollover=1000)
 
 
 curdoc().add_root(source)

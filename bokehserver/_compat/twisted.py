@@ -5,7 +5,7 @@ from typing import Any
 
 from .versions import proven
 
-__all__ = ("has_pipelined_data", "unsent_bytes")
+__all__ = ("has_pipelined_data", "refused_bytes", "unsent_bytes")
 
 # FileDescriptor keeps unsent data in dataBuffer[offset:] plus _tempDataBuffer (_tempDataLen bytes)
 
@@ -16,6 +16,20 @@ def unsent_bytes(transport: Any) -> int | None:
         return None
     try:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    except (AttributeError, TypeError):
+        return None
+
+
+def refused_bytes(transport: Any) -> int | None:
+    """Bytes the kernel would not take at ``transport``'s last write attempt (its socket is full), or None.
+
+    Unlike ``unsent_bytes`` this leaves out what was written since then and waits only for the loop
+    to get round to writing it: a busy loop is not a slow reader.
+    """
+    if not proven("twisted write buffer"):
+        return None
+    try:
+        return len(transport.dataBuffer) - transport.offset
     except (AttributeError, TypeError):
         return None
 

@@ -200,3 +200,19 @@ def test_reads_skip_autobahns_debug_line_unless_debug_is_logged(monkeypatch):
     protocol.dataReceived(b"\x81\x01")
     assert received == [b"\x81\x00", b"\x81\x01"] and len(formatted) == 1
     assert compat_daphne.data_reader(False) is compat_daphne._upstream_data_received
+
+
+def test_the_send_backlog_extension_reports_the_bytes_the_kernel_refused():
+    import gc
+    import weakref
+
+    protocol = open_protocol()
+    protocol.transport = SimpleNamespace(dataBuffer=b"0123456789", offset=4, _tempDataLen=3)
+    ref = weakref.ref(protocol)
+    assert daphne_server._refused(ref) == 6  # not the 3 bytes written since, which wait for the loop
+    protocol.transport.offset, protocol.transport._tempDataLen = 10, 0
+    assert daphne_server._refused(ref) == 0
+    protocol.transport.dataBuffer = b"x"
+    del protocol
+    gc.collect()
+    assert daphne_server._refused(ref) == 0  # a closed, freed socket holds nothing back

@@ -7,7 +7,7 @@ full collections timed (median of 5).
     .venv/bin/python bench/gc_pauses.py [--sessions 300] [--app examples/sliders.py]
 
 Variants: bokehserver as it serves (startup objects frozen by ``heap.freeze_startup_objects``, each session by
-``heap.freeze_session``, empty container defaults made on first read); without the freeze; and with neither, bokeh's own
+``heap.freeze_later``, empty container defaults made on first read); without the freeze; and with neither, bokeh's own
 model internals (what a bokeh serve process walks).
 """
 from __future__ import annotations

@@ -309,7 +309,7 @@ class ApplicationContext:
             session.observer = lambda s: records.changed(url, s)
         signals.send(signals.session_created, ApplicationContext, session=session, app_path=self._url,
                      request=context.request)
-        session.heap_share = heap.freeze_session()
+        heap.freeze_later(session)
         return session
 
     async def discard_session(self, session: ServerSession, *, force: bool = False) -> bool:

@@ -147,7 +147,7 @@ class ServerSession:
         # the group calls back through weak references: no cycle keeps an ended session alive
         self._callbacks = CallbackGroup(worker or Worker(), self._loop, _weak_invoker(self), self._label,
                                         backlog=_weak_backlog(self))
-        # objects frozen out of the garbage collector with this session (``heap.freeze_session``)
+        # objects frozen out of the garbage collector with this session (``heap.freeze_pending``)
         self.heap_share = 0
         self._released_models: list[Any] = []
         document.callbacks.on_change_dispatch_to(self)

@@ -49,7 +49,7 @@ async def _sessions(ctx: ApplicationContext, count: int) -> list[tuple[weakref.r
     made = []
     for index in range(count):
         session = await ctx.create_session_if_needed(f"s{index}")
-        assert session.heap_share > 0
+        assert heap.freeze_pending() > 0 and session.heap_share > 0
         made.append((weakref.ref(session.document), [weakref.ref(m) for m in session.document.models]))
         session.request_expiration()
     return made
@@ -125,10 +125,12 @@ async def test_ended_sessions_that_stay_alive_in_frozen_cycles_are_reclaimed(unf
         reclaims = heap.stats()["reclaims"]
         [(document, _)] = await _sessions(ctx, 1)
         await ctx.create_session_if_needed("held")
+        heap.freeze_pending()
         assert heap.stats()["reclaims"] == reclaims  # sessions held open never cost a whole collection
         assert await ctx.cleanup_sessions(15000) == 1
         assert document() is not None and heap.stats()["ended"] > 0
-        await ctx.create_session_if_needed("next")  # the next freeze collects first
+        await ctx.create_session_if_needed("next")
+        heap.freeze_pending()  # the next freeze collects first
         assert document() is None and heap.stats()["ended"] == 0
         assert heap.stats()["reclaims"] == reclaims + 1
     finally:
@@ -141,6 +143,23 @@ async def test_sessions_are_not_frozen_in_a_process_that_froze_nothing(unfrozen)
     try:
         session = await ctx.create_session_if_needed("s")
         assert session.heap_share == 0 and walked(session.document)
+    finally:
+        await ctx.discard_all_sessions()
+        await ctx.worker.stop(timeout=1.0)
+
+
+async def test_a_session_is_frozen_a_moment_after_its_build_without_what_its_request_left(unfrozen, monkeypatch):
+    monkeypatch.setattr(heap, "FREEZE_DELAY_SECONDS", 0.01)
+    heap.freeze_startup_objects()
+    ctx = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Div()))), url="/app")
+    try:
+        request = Cycle()  # what a page request leaves in cycles, alive while the session is built
+        leftover = weakref.ref(request)
+        session = await ctx.create_session_if_needed("s")
+        assert session.heap_share == 0 and walked(session.document)  # not frozen with the request alive
+        del request
+        await eventually(lambda: session.heap_share > 0, what="the session frozen by the timer")
+        assert not walked(session.document) and leftover() is None  # the request's cycle collected, not frozen
     finally:
         await ctx.discard_all_sessions()
         await ctx.worker.stop(timeout=1.0)

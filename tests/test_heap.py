@@ -163,3 +163,18 @@ async def test_a_session_is_frozen_a_moment_after_its_build_without_what_its_req
     finally:
         await ctx.discard_all_sessions()
         await ctx.worker.stop(timeout=1.0)
+
+
+async def test_sessions_built_in_a_burst_are_frozen_in_batches_without_waiting(unfrozen, monkeypatch):
+    monkeypatch.setattr(heap, "FREEZE_DELAY_SECONDS", 3600.0)
+    monkeypatch.setattr(heap, "FREEZE_BATCH", 3)
+    heap.freeze_startup_objects()
+    ctx = ApplicationContext(Application(FunctionHandler(lambda doc: doc.add_root(Div()))), url="/app")
+    try:
+        sessions = [await ctx.create_session_if_needed(f"s{index}") for index in range(4)]
+        assert [session.heap_share > 0 for session in sessions] == [True, True, True, False]
+        assert not walked(sessions[0].document) and walked(sessions[3].document)
+    finally:
+        heap.freeze_pending()
+        await ctx.discard_all_sessions()
+        await ctx.worker.stop(timeout=1.0)

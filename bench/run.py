@@ -1053,7 +1053,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no server kind to run")
     profiler = Profiler(args.profile, rate=int(os.environ.get("BENCH_PROFILE_RATE", "100")))
     signal.signal(signal.SIGTERM, _terminate)
-    tree, snapshot = "the work tree", None
+    tree, snapshot = os.environ.get("BENCH_SERVER_ROOT") or "the work tree", None
     if args.server_root:
         use_server_root(args.server_root.resolve())
         tree = str(args.server_root)

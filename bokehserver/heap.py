@@ -35,7 +35,7 @@ RECLAIM_SHARE = 0.25
 # how long after a session is built it is frozen (its page request is answered by then), unless
 # this many wait already (their objects would make young collections long while they wait)
 FREEZE_DELAY_SECONDS = 1.0
-FREEZE_BATCH = 16
+FREEZE_BATCH = 64
 
 _frozen = False
 # objects frozen, as counted when they were (``gc.get_freeze_count()`` walks them all: ~20 ms for 160k)
@@ -67,15 +67,16 @@ def freeze_later(session: Any) -> None:
     Not at once: the page request that built it is still alive then, and whatever of it ends in
     reference cycles (Django's request, the asgiref and Twisted objects around it) would be frozen
     with it and never collected. A second later that request is answered, and one freeze serves
-    every session built meanwhile (or the ``FREEZE_BATCH``-th session built freezes them all). Does nothing in a process that did not freeze its startup
-    objects: tests and code that embeds sessions without serving them keep Python's usual collector.
+    every session built meanwhile; in a burst, the ``FREEZE_BATCH``-th waiting session freezes them
+    all at once. Does nothing in a process that did not freeze its startup objects: tests and code
+    that embeds sessions without serving them keep Python's usual collector.
     """
     global _timer
     if not _frozen:
         return
     _pending.append(weakref.ref(session))
     if len(_pending) >= FREEZE_BATCH:
-        freeze_pending()  # one request in flight frozen with sixteen sessions, not one with each
+        freeze_pending()  # requests in flight frozen once per batch of sessions, not once per session
         return
     loop = asyncio.get_running_loop()
     if _timer is None or _timer[0] is not loop or loop.is_closed():

@@ -12,7 +12,7 @@ import txaio
 from packaging.version import Version
 from twisted.internet import tcp
 
-from bokehserver import daphne_server
+from bokehserver import daphne_server, websocket_protocol
 from bokehserver._compat import daphne as compat_daphne
 from bokehserver._compat import versions
 from bokehserver.frames import websocket_bytes
@@ -78,8 +78,8 @@ class Transport:
         self._tempDataBuffer.clear()
 
 
-def open_protocol(writer=None) -> daphne_server.ReasonedWebSocketProtocol:
-    protocol = daphne_server.ReasonedWebSocketProtocol()
+def open_protocol(writer=None) -> websocket_protocol.ReasonedWebSocketProtocol:
+    protocol = websocket_protocol.ReasonedWebSocketProtocol()
     protocol.factory = SimpleNamespace(write_frames=writer or compat_daphne.frame_writer(True))
     protocol.state = protocol.STATE_OPEN
     protocol.send_state = protocol.SEND_STATE_GROUND

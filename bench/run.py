@@ -1,6 +1,6 @@
 """bokehserver against bokeh serve: every scenario, several alternating runs, one table.
 
-    .venv/bin/python bench/run.py                       # the full run (~15 min on 2 cores)
+    .venv/bin/python bench/run.py                       # the full run (~30 min on 2 cores)
     .venv/bin/python bench/run.py --quick               # tiny settings, < 60 s (what tests/test_bench.py runs)
     .venv/bin/python bench/run.py --scenarios open,patch --runs 5
     .venv/bin/python bench/run.py --servers "bokehserver,bokeh serve,bokeh-django"

@@ -57,7 +57,8 @@ def destroy_document(doc: Document, receiver: Any) -> list[Any]:
     if not proven("document release"):
         doc.destroy(receiver)
         return []
-    models = [*doc.models, *doc.config.references()]
+    config = getattr(doc, "config", None)  # bokeh 3.7 added the document's config (its notifications)
+    models = [*doc.models, *(config.references() if config is not None else ())]
     doc.remove_on_change(receiver)
     doc._roots = []
     doc._theme = None

@@ -20,6 +20,7 @@ from twisted.internet import tcp as _tcp
 
 from ..frames import Frames, websocket_bytes
 from ..gathering import RECEIVE_FRAMES, FrameGatherer
+from .twisted import unsent_bytes
 from .versions import proven
 
 __all__ = (
@@ -75,12 +76,10 @@ def _sends_at_once(transport: Any) -> bool:
     """Whether ``transport`` is a plain TCP connection holding nothing unsent, so that a message can go
     straight to its socket: Twisted's ``write`` would register the socket with the loop for writing,
     then the flush below send it and unregister it again, for every message."""
+    if type(transport) is not _tcp.Server or unsent_bytes(transport) != 0:
+        return False
     try:
-        return (
-            type(transport) is _tcp.Server and transport.connected and not transport.disconnecting
-            and not transport._writeDisconnected and transport.offset == len(transport.dataBuffer)
-            and not transport._tempDataBuffer
-        )
+        return transport.connected and not transport.disconnecting and not transport._writeDisconnected
     except AttributeError:
         return False
 

@@ -122,7 +122,7 @@ def tcp_transport(takes: int | Exception | None, pending: bytes = b"") -> tcp.Se
     transport = tcp.Server.__new__(tcp.Server)
     transport.connected, transport.disconnecting, transport.disconnected = True, False, False
     transport._writeDisconnected = False
-    transport.dataBuffer, transport.offset, transport._tempDataBuffer = pending, 0, []
+    transport.dataBuffer, transport.offset, transport._tempDataBuffer, transport._tempDataLen = pending, 0, [], 0
     transport.direct, transport.written = [], []
 
     def write_some(data: bytes) -> int | Exception:

@@ -103,3 +103,15 @@ async def test_a_worker_of_a_group_names_its_handoff_socket_in_tokens(web_app, m
         assert not app.relay.hand_off(scope, send)  # its own session: served here
     finally:
         app.relay.handoffs.stop()
+
+
+async def test_a_datagram_without_a_connection_is_dropped_and_the_next_handoff_still_arrives(sibling, caplog):
+    handoffs, adopted = sibling
+    client, server_end = socket.socketpair()
+    with client, server_end, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.sendto(REQUEST, "\0" + handoffs.name)  # no descriptor: not a connection to serve
+        assert send_connection(sender, handoffs.name, server_end.fileno(), REQUEST)
+        request, received = await asyncio.wait_for(adopted.get(), 10)
+        received.close()
+    assert request == REQUEST and handoffs.adopted == 1 and adopted.empty()
+    assert "Dropped a handed-over connection" in caplog.text

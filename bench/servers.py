@@ -4,6 +4,7 @@ Server kinds:
 - ``"bokehserver"``: ``manage.py runbokeh`` (this project, daphne);
 - ``"bokehserver-loop"``: the same with ``--app-code-threads 0`` (sync app code on the event loop, as
   bokeh serve runs it);
+  ``BENCH_RUNBOKEH_ARGS`` adds runbokeh options to both (e.g. ``"--app-code-threads 4"``);
 - ``"bokeh serve"``: bokeh's own Tornado server;
 - ``"bokeh-django"`` (optional): the bokeh-django package's Channels consumers served by daphne, through the
   tiny site in ``bench/bokeh_django_site``. It runs in its own environment, never this project's venv: the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -109,7 +111,8 @@ def _command(kind: str, apps: Sequence[str], port: int) -> list[str]:
     origin = f"--allow-websocket-origin=127.0.0.1:{port}"
     if kind in OUR_KINDS:
         command = [PYTHON, str(server_root() / "manage.py"), "runbokeh", *apps, "--port", str(port),
-                   "--address", "127.0.0.1", origin, "--log-level", "warning"]
+                   "--address", "127.0.0.1", origin, "--log-level", "warning",
+                   *shlex.split(os.environ.get("BENCH_RUNBOKEH_ARGS", ""))]
         return command + ["--app-code-threads", "0"] if kind == "bokehserver-loop" else command
     if kind == "bokeh serve":
         return [PYTHON, "-m", "bokeh", "serve", *apps, "--port", str(port), "--address", "127.0.0.1", origin,

@@ -86,10 +86,10 @@ def bokeh_asgi_application(http_application: ASGIApp, other_websockets: ASGIApp 
 
 def site_asgi_application() -> ASGIApp:
     """What a server of the site serves: its ``ASGI_APPLICATION``, or Django with bokehserver's websockets."""
-    from django.core.asgi import get_asgi_application
     from django.utils.module_loading import import_string
 
     from . import conf
+    from .django_asgi import get_asgi_application
 
     dotted = conf.site("ASGI_APPLICATION")
     if not dotted:

@@ -1,9 +1,10 @@
 """ASGI entry point of the demo site: Django for HTTP, bokehserver's consumers for websockets."""
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+from bokehserver.django_asgi import get_asgi_application  # noqa: E402
+
 django_asgi_app = get_asgi_application()
 
 from bokehserver.asgi import bokeh_asgi_application  # noqa: E402  (needs Django set up)

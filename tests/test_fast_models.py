@@ -346,3 +346,29 @@ def test_set_from_json_sets_as_bokeh_does_without_formatting_an_unlogged_trace_l
     with caplog.at_level(logging.WARNING, logger="bokeh.core.has_props"):
         ours.set_from_json("no_such_property", 1)
     assert "client-only or invalid attribute" in caplog.text
+
+
+def test_setting_a_property_of_a_plain_hasprops_works_out_no_error_suggestions(monkeypatch):
+    from bokeh.core.has_props import HasProps
+    from bokeh.models import Div
+    from bokeh.plotting import figure
+
+    suggested = []
+    original = HasProps._raise_attribute_error_with_matches
+
+    def counted(self, name, properties):
+        suggested.append(name)
+        return original(self, name, properties)
+
+    monkeypatch.setattr(HasProps, "_raise_attribute_error_with_matches", counted)
+    changes = []
+    div = Div(text="a")
+    div.on_change("text", lambda attr, old, new: changes.append((old, new)))
+    div.text = "b"
+    ours = figure(x_range=(0, 1), title="t")
+    assert suggested == []  # the options figure() sets have no trigger: asked of the class, not through __getattr__
+    assert changes == [("a", "b")]  # models still notify
+    with bokehs_own_models():
+        theirs = figure(x_range=(0, 1), title="t")
+    assert suggested  # bokeh's own asks the object and builds the suggestions
+    assert ours.title.text == theirs.title.text and (ours.x_range.start, ours.x_range.end) == (0, 1)

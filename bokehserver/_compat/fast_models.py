@@ -38,6 +38,7 @@ _bokeh_has_unstable_default = PropertyDescriptor.has_unstable_default
 _bokeh_themed_values = HasProps.themed_values
 _bokeh_apply_theme = HasProps.apply_theme
 _bokeh_set_from_json = HasProps.set_from_json
+_bokeh_trigger = PropertyDescriptor._trigger
 _bokeh_visit_references = _model_util.visit_immediate_value_references
 _visit_value = _model_util.visit_value_and_its_immediate_references
 
@@ -162,6 +163,18 @@ def _visit_immediate_value_references(value: Any, visitor: Callable[[Any], None]
         _visit_value(getattr(value, name), visitor)
 
 
+def _trigger(self: PropertyDescriptor, obj: HasProps, old: Any, value: Any, *,
+             hint: Any = None, setter: Any = None) -> None:
+    """``PropertyDescriptor._trigger`` that asks the class whether the object has ``trigger``.
+
+    bokeh asks the object (``hasattr``): for a HasProps that is not a Model (the options of every
+    ``figure()``) the miss goes through ``__getattr__``, which works out close-match suggestions
+    for the error message that ``hasattr`` then throws away, three times per figure.
+    """
+    if getattr(type(obj), "trigger", None) is not None:
+        obj.trigger(self.name, old, value, hint, setter)
+
+
 _TRACE = 9  # bokeh.util.logconfig.TRACE
 
 
@@ -267,6 +280,7 @@ _SHORTCUTS: tuple[tuple[Any, str, Any, Any], ...] = (
     (HasProps, "apply_theme", _bokeh_apply_theme, _apply_theme),
     (HasProps, "set_from_json", _bokeh_set_from_json, _set_from_json),
     (PropertyDescriptor, "has_unstable_default", _bokeh_has_unstable_default, _has_unstable_default),
+    (PropertyDescriptor, "_trigger", _bokeh_trigger, _trigger),
     (_model_util, "visit_immediate_value_references", _bokeh_visit_references, _visit_immediate_value_references),
     # bokeh's walk recurses through the module's name; Model.trigger holds its own import of it
     (_model_util, "visit_value_and_its_immediate_references", _visit_value, _visit_value_quickly),

@@ -84,9 +84,10 @@ class Message:
 class BokehSession:
     """One websocket session of an app; ``open()`` gets the page, connects and waits for ACK."""
 
-    def __init__(self, base_url: str, app_path: str) -> None:
+    def __init__(self, base_url: str, app_path: str, track_arrivals: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
         self.app_path = app_path
+        self.track_arrivals = track_arrivals  # off where only round trips count: a call per frame saved
         self.token: str | None = None
         self.ws: Any = None
         self._arrivals: collections.deque[float] = collections.deque()
@@ -107,7 +108,8 @@ class BokehSession:
             ws_url, subprotocols=["bokeh", self.token], max_size=64 * 1024 * 1024, compression=None,
             ping_interval=None, open_timeout=30,
         )
-        self._track_arrivals()
+        if self.track_arrivals:
+            self._track_arrivals()
         ack = await self.recv()
         if ack.msgtype != "ACK":
             raise RuntimeError(f"first message was {ack.msgtype}, not ACK")

@@ -268,9 +268,10 @@ def ms(seconds: float) -> float:
     return seconds * 1000.0
 
 
-async def open_session(url: str, app: str, pause: float = 0.0) -> tuple[BokehSession, Message, float, float]:
+async def open_session(url: str, app: str, pause: float = 0.0,
+                       track_arrivals: bool = True) -> tuple[BokehSession, Message, float, float]:
     """GET the page, (pause), connect, ACK, PULL-DOC. Returns (session, reply, full s, websocket->reply s)."""
-    session = BokehSession(url, app)
+    session = BokehSession(url, app, track_arrivals)
     start = time.perf_counter()
     await session.get_page()
     if pause:
@@ -375,7 +376,8 @@ async def _patch(url: str, cfg: Config, pid: int) -> dict[str, float]:
     infos: list[dict[str, Any]] = []
     try:
         for chunk in range(0, count, 8):
-            opened = await asyncio.gather(*(open_session(url, "/sliders") for _ in range(min(8, count - chunk))))
+            opened = await asyncio.gather(*(open_session(url, "/sliders", track_arrivals=False)
+                                            for _ in range(min(8, count - chunk))))
             for session, reply, _, _ in opened:
                 sessions.append(session)
                 infos.append(check_sliders_doc(reply))

@@ -28,7 +28,7 @@ from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("ASGIHandler", "get_asgi_application")
+__all__ = ("ASGIHandler", "chain_is_async", "get_asgi_application")
 
 
 def _natively_async(dotted: str) -> bool:
@@ -46,11 +46,12 @@ def chain_is_async() -> bool:
 class ASGIHandler(DjangoASGIHandler):
     """Django's ``ASGIHandler`` whose sync middleware chain costs one thread hop, not two per middleware."""
 
-    def __init__(self) -> None:
-        # BaseHandler.__init__ only sets the middleware slots; ASGIHandler.__init__ would load them async
-        super(DjangoASGIHandler, self).__init__()
-        self.sync_chain = not chain_is_async()
-        self.load_middleware(is_async=not self.sync_chain)
+    sync_chain = False
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """Load the chain in sync mode where Django's async mode would hop per middleware."""
+        self.sync_chain = is_async and not chain_is_async()
+        super().load_middleware(is_async=is_async and not self.sync_chain)
         if self.sync_chain:
             self._respond = sync_to_async(self.get_response, thread_sensitive=True)
             logger.debug("Running the middleware chain in sync mode, one thread hop per request")

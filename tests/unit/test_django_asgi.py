@@ -120,17 +120,26 @@ def test_one_mixin_middleware_makes_the_chain_sync(site):
     assert chain_is_async()
 
 
-async def test_a_page_through_djangos_default_middleware_costs_one_hop_not_two_per_middleware(site, monkeypatch):
+@pytest.fixture
+def hops(monkeypatch):
+    """The functions each request hands to a thread (asgiref's ``SyncToAsync`` calls), in order."""
     from asgiref.sync import SyncToAsync
 
-    hops = []
+    handed = []
     original = SyncToAsync.__call__
 
     def counted(self, *args, **kwargs):
-        hops.append(getattr(self.func, "__qualname__", repr(self.func)))
+        handed.append(getattr(self.func, "__qualname__", repr(self.func)))
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SyncToAsync, "__call__", counted)
+    return handed
+
+
+ONE_HOP = ["Signal.asend.<locals>.sync_send", "BaseHandler.get_response", "HttpResponseBase.close"]
+
+
+async def test_a_page_through_djangos_default_middleware_costs_one_hop_not_two_per_middleware(site, hops):
     assert len(site.MIDDLEWARE) == 7  # the demo site's: Django's startproject list
     ours, djangos = get_asgi_application(), django_asgi_application()
     hops.clear()
@@ -138,7 +147,18 @@ async def test_a_page_through_djangos_default_middleware_costs_one_hop_not_two_p
     ours_hops, hops[:] = list(hops), []
     await _get(djangos, "/async")
     # Django's own per-request hops (request_started, the response's close) stay in both
-    fixed = ["Signal.asend.<locals>.sync_send", "HttpResponseBase.close"]
-    assert ours_hops == [fixed[0], "BaseHandler.get_response", fixed[1]]
+    fixed = [ONE_HOP[0], ONE_HOP[2]]
+    assert ours_hops == ONE_HOP
     middleware_hops = [name for name in hops if name not in fixed]
     assert len(middleware_hops) == 13  # six process_request, one process_view, six process_response
+
+
+async def test_a_site_without_asgi_application_is_served_through_the_one_hop_handler(site, hops):
+    from bokehserver.routing import site_asgi_application
+
+    site.ASGI_APPLICATION = None
+    application = site_asgi_application()  # what runbokeh and Server serve for such a site
+    hops.clear()
+    status, _, body = await _get(application, "/async")
+    assert (status, body) == (200, b"hello AnonymousUser")
+    assert hops == ONE_HOP

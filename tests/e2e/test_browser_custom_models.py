@@ -30,7 +30,9 @@ def test_a_typescript_model_renders_and_round_trips(server, chromium_page):
 
     page.evaluate("() => { Bokeh.documents[0].get_model_by_name('slider').value = 4; }")
 
-    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('loud').volume === 4", timeout=WAIT_MS)
+    # volume and text are two changes, each a PATCH-DOC of its own (as under bokeh serve): wait for both
+    page.wait_for_function("() => { const loud = Bokeh.documents[0].get_model_by_name('loud'); "
+                           "return loud.volume === 4 && loud.text === '!!!!' }", timeout=WAIT_MS)
     assert page.evaluate(LOUD_JS) == ["LoudDiv", 4, "!!!!"]
     page.get_by_text("!!!!").wait_for(timeout=WAIT_MS)
     assert chromium_page.errors == []

@@ -4,6 +4,10 @@ bokeh before 3.10 keeps one process-wide list of patched documents: sessions who
 interleave on the loop or run in threads would see each other's documents, and an exception
 leaves an entry behind. There the list is replaced by a stack kept in a context variable. bokeh
 3.10 keeps its own stack in a context variable, exception-safe, and is used as it is.
+
+bokeh binds ``curdoc()`` again around every callback and event it dispatches (five times per
+slider round trip, each a context manager and a weak reference), although the server has bound
+it to the session's document already: ``SHORTCUTS`` skips binding what is bound.
 """
 from __future__ import annotations
 
@@ -13,13 +17,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import bokeh.document.callbacks as _callbacks
 import bokeh.io.doc as _io_doc
+import bokeh.protocol.messages.patch_doc as _patch_doc
 from bokeh.document import Document
 from bokeh.document.locking import UnlockedDocumentProxy
 
 from .versions import proven
 
-__all__ = ("bind_curdoc", "install_curdoc_binding", "unlocked_proxy")
+__all__ = ("SHORTCUTS", "bind_curdoc", "install_curdoc_binding", "unlocked_proxy")
 
 
 class _CurdocStack:
@@ -77,3 +83,31 @@ def bind_curdoc(doc: Any) -> Iterator[None]:
 def unlocked_proxy(doc: Document) -> Any:
     """What ``curdoc()`` is inside a ``without_document_lock`` callback."""
     return UnlockedDocumentProxy(doc)
+
+
+_bokeh_invoke_with_curdoc = _callbacks.invoke_with_curdoc
+
+
+def _bound_document() -> Any:
+    """The document ``curdoc()`` is bound to in this task or thread (None if unbound or unknown)."""
+    stack = _io_doc._PATCHED_CURDOCS
+    if isinstance(stack, _CurdocStack):
+        entries = stack.var.get()
+    elif isinstance(stack, ContextVar):  # bokeh 3.10's own
+        entries = stack.get()
+    else:
+        return None
+    return entries[-1]() if entries else None
+
+
+def _invoke_with_curdoc(doc: Any, f: Any) -> Any:
+    if doc is not None and _bound_document() is doc and not getattr(f, "nolock", False):
+        return f()
+    return _bokeh_invoke_with_curdoc(doc, f)
+
+
+SHORTCUTS = tuple(
+    (module, "invoke_with_curdoc", _bokeh_invoke_with_curdoc, _invoke_with_curdoc)
+    for module in (_callbacks, _patch_doc)
+    if vars(module).get("invoke_with_curdoc") is _bokeh_invoke_with_curdoc
+)

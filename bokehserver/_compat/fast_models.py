@@ -26,7 +26,10 @@ from bokeh.core.property.singletons import Intrinsic, Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
 
 from .containers import SHORTCUTS as _CONTAINER_SHORTCUTS
+from .curdoc import SHORTCUTS as _CURDOC_SHORTCUTS
 from .data_models import SHORTCUTS as _DATA_MODEL_SHORTCUTS
+from .patch_references import SHORTCUTS as _PATCH_SHORTCUTS
+from .settings_reads import SHORTCUTS as _SETTINGS_SHORTCUTS
 from .versions import proven
 
 __all__ = ("bokehs_own_models", "install_fast_models")
@@ -288,6 +291,9 @@ _SHORTCUTS: tuple[tuple[Any, str, Any, Any], ...] = (
       if vars(_model_module).get("visit_value_and_its_immediate_references") is _visit_value else ()),
     *_CONTAINER_SHORTCUTS,  # list, dict and set values without a __dict__ and an owner set each
     *_DATA_MODEL_SHORTCUTS,  # which classes are DataModels, once per class rather than per serialization
+    *_PATCH_SHORTCUTS,  # PATCH-DOC in and out without an {id: model} map of the whole document
+    *_SETTINGS_SHORTCUTS,  # bokeh's settings read without looking where nothing is set
+    *_CURDOC_SHORTCUTS,  # callbacks run without binding curdoc() to the document it is bound to
 )
 
 

@@ -24,7 +24,7 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         {"bokeh": ">=3.6,<3.10"},
     ),
     "model shortcuts": (
-        "HasProps construction, default lookups and serialization (bokehserver._compat.fast_models)",
+        "HasProps construction, default lookups, serialization, settings reads and PATCH-DOC references (bokehserver._compat.fast_models)",
         {"bokeh": ">=3.6,<3.11"},
     ),
     "document validation": (

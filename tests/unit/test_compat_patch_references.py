@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from bokeh.core.serialization import Serializer, UnknownReferenceError
 from bokeh.document import Document
-from bokeh.document.events import ModelChangedEvent
 from bokeh.models import ColumnDataSource, Div, Slider, Title
 from bokeh.plotting import figure
 from bokeh.protocol import Protocol

@@ -2,7 +2,8 @@
 
 Speed shortcuts, each on the versions it was proven on: a Bokeh message's frames written in one
 write and handed to the socket at once; an incoming message's frames handed to the application
-as one event (``gathering``); small incoming frames unmasked without a masker object each; and
+as one event (``gathering``); whole plain incoming frames read without autobahn's per-frame
+machinery (``frame_reading``) and other small ones unmasked without a masker object each; and
 autobahn's configuration dump and per-read debug line formatted only when debug lines are logged. Elsewhere daphne
 and autobahn do each as they do.
 """
@@ -20,6 +21,7 @@ from twisted.internet import tcp as _tcp
 
 from ..frames import Frames, websocket_bytes
 from ..gathering import RECEIVE_FRAMES, FrameGatherer
+from .frame_reading import read_frames
 from .twisted import unsent_bytes
 from .versions import proven
 
@@ -108,11 +110,20 @@ def read_quietly(protocol: Any, data: bytes) -> None:
         protocol._dataReceived(data)
 
 
+def read_plain_frames_first(protocol: Any, data: bytes) -> None:
+    """Whole plain frames read by ``frame_reading``, the rest quietly by autobahn; with debug logging on, autobahn's own."""
+    if txaio.get_global_log_level() in ("debug", "trace"):
+        _upstream_data_received(protocol, data)
+    else:
+        read_frames(protocol, data, read_quietly)
+
+
 def data_reader(shortcuts: bool) -> Callable[[Any, bytes], None]:
-    """How a websocket protocol takes bytes from Twisted: quietly where proven and ``shortcuts``, else autobahn's way."""
-    if shortcuts and proven("autobahn read debug line"):
-        return read_quietly
-    return _upstream_data_received
+    """How a websocket protocol takes bytes from Twisted: plain frames first and quietly where proven
+    and ``shortcuts``, else autobahn's way."""
+    if not (shortcuts and proven("autobahn read debug line")):
+        return _upstream_data_received
+    return read_plain_frames_first if proven("frame reading") else read_quietly
 
 
 def install_config_dump_shortcut(shortcuts: bool) -> bool:

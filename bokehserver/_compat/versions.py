@@ -67,6 +67,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "daphne's per-frame hand-over to the application, replaced by one event per Bokeh message",
         {"daphne": ">=4.2.2,<4.3", "autobahn": ">=24.4.2,<26.12"},
     ),
+    "frame reading": (
+        "autobahn's per-frame parsing of incoming websocket frames, bypassed for whole plain frames",
+        {"autobahn": ">=24.4.2,<26.12"},
+    ),
     "small frame unmasking": (
         "autobahn's XOR masker object made for every incoming frame, replaced for small frames",
         {"autobahn": ">=24.4.2,<26.12"},
@@ -107,6 +111,7 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
 
 _reported: set[str] = set()
 _outside: dict[tuple[str, tuple[Version | None, ...]], list[str]] = {}
+_answers: dict[tuple[str, object], bool] = {}
 
 
 @lru_cache(maxsize=None)
@@ -119,7 +124,18 @@ def installed(distribution: str) -> Version | None:
 
 
 def proven(name: str) -> bool:
-    """Whether the replacement ``name`` was proven on the installed versions; logs once per process when not."""
+    """Whether the replacement ``name`` was proven on the installed versions; logs once per process when not.
+
+    Asked on hot paths (every websocket send): the answer is kept per name and version lookup.
+    """
+    key = (name, installed)  # a stand-in for ``installed`` (tests pretend other versions) asks afresh
+    answer = _answers.get(key)
+    if answer is None:
+        answer = _answers[key] = _decide(name)
+    return answer
+
+
+def _decide(name: str) -> bool:
     what, ranges = PROVEN[name]
     found = tuple(installed(distribution) for distribution in ranges)
     outside = _outside.get((name, found))

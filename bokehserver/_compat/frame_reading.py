@@ -43,8 +43,6 @@ def read_frames(protocol: Any, data: bytes, read_rest: Callable[[Any, bytes], No
         read_rest(protocol, data)
         return
     size, position = len(data), 0
-    frame_limit, message_limit = protocol.maxFramePayloadSize, protocol.maxMessagePayloadSize
-    stats = protocol.trafficStats
     while size - position >= 6:
         first, second = data[position], data[position + 1]
         if (first != _TEXT and first != _BINARY) or second < 0x80:  # a control frame, fragment, extension or no mask
@@ -59,7 +57,7 @@ def read_frames(protocol: Any, data: bytes, read_rest: Callable[[Any, bytes], No
             break
         start = head + 4
         end = start + length
-        if end > size or 0 < frame_limit < length or 0 < message_limit < length:
+        if end > size or 0 < protocol.maxFramePayloadSize < length or 0 < protocol.maxMessagePayloadSize < length:
             break
         payload = _unmask(data[start:end], data[head:start])
         if first == _TEXT and protocol.utf8validateIncoming:
@@ -67,6 +65,7 @@ def read_frames(protocol: Any, data: bytes, read_rest: Callable[[Any, bytes], No
                 payload.decode("utf-8")
             except UnicodeDecodeError:
                 break  # autobahn fails the connection with its own close code and reason
+        stats = protocol.trafficStats
         stats.incomingOctetsWireLevel += end - position
         stats.incomingOctetsWebSocketLevel += length
         stats.incomingOctetsAppLevel += length

@@ -192,6 +192,8 @@ def test_reads_skip_autobahns_debug_line_unless_debug_is_logged(monkeypatch):
     protocol = open_protocol()
     protocol.factory.read_data = compat_daphne.data_reader(True)
     protocol.log = txaio.make_logger()
+    protocol.data, protocol.current_frame, protocol.inside_message, protocol.applyMask = b"", None, False, True
+    protocol.logOctets = protocol.logFrames = protocol.trackedTimings = False
     received: list[bytes] = []
     protocol._dataReceived = received.append
     protocol.dataReceived(b"\x81\x00")

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 from bokeh.client import ClientSession, pull_session
 from tornado.ioloop import IOLoop
@@ -256,3 +258,16 @@ def test_an_app_failing_while_building_gives_a_pull_what_it_built(bokeh_server_f
     errors = [line for line in server.log_problems() if "ERROR" in line]
     assert len(errors) == 1 and "failed to build the document of session" in errors[0], server.log_tail(40)
     assert server.log_text().count(f'File "{script}", line 6') == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pinning needs os.sched_setaffinity (Linux)")
+def test_a_pinned_server_keeps_every_thread_on_one_core_and_serves(bokeh_server_factory):
+    server = bokeh_server_factory("--pin-cores")
+    with client_sessions(server.app_url) as open_:
+        session = open_("sliders")
+        model(session, "amplitude").value = 3
+        assert pump_until(session, lambda: y_matches(session) and np.allclose(y_of(session).max(), 3, atol=0.1))
+    threads = psutil.Process(server.pid).threads()
+    cores = {frozenset(os.sched_getaffinity(thread.id)) for thread in threads}
+    assert len(cores) == 1 and len(next(iter(cores))) == 1, cores
+    assert len(threads) > 2  # app-code threads, started after pinning, too

@@ -5,7 +5,9 @@ To apply a client's PATCH-DOC, bokeh maps every model's id to the model (reading
 reference for each. A slider move touches two models, yet a 37-model document paid ~35 us per
 round trip and a 2,000-model one ~1.8 ms. Here the incoming map is a C-level copy of the
 document's own id index, and the outgoing serializer asks the document whether a model it meets
-is synced when it meets it. The messages and the document state are bokeh's (``tests/test_fast_models.py``).
+is synced when it meets it. The messages and the document state are bokeh's
+(``tests/unit/test_compat_patch_references.py``); a patch to a model removed meanwhile is dropped with a
+debug line here, where bokeh 3.6 logs a warning on the root logger.
 """
 from __future__ import annotations
 

@@ -248,3 +248,33 @@ def test_every_bokeh_serve_option_is_taken_or_refused_with_a_replacement():
     missing = served - taken - {"--log-file", "--log-format"}  # logging: the site's LOGGING
     assert missing == set()
     assert set(REPLACED_OPTIONS) <= served
+
+
+def test_pin_cores_pins_the_process_and_says_which_core(run, monkeypatch, caplog):
+    import os
+
+    pinned = []
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cores: pinned.append((pid, set(cores))), raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2, 5}, raising=False)
+    with caplog.at_level("INFO", logger="bokehserver.management.commands.runbokeh"):
+        run("--pin-cores", "--port", "0")
+    assert pinned and all(cores == {2} for _, cores in pinned)  # every thread, the first core it may use
+    assert "runs on CPU core 2 only" in caplog.text
+
+
+def test_pin_cores_where_the_platform_cannot_pin_is_a_clear_error(run, monkeypatch):
+    import os
+
+    monkeypatch.delattr(os, "sched_setaffinity", raising=False)
+    with pytest.raises(CommandError, match="--pin-cores: .*sched_setaffinity"):
+        run("--pin-cores", "--port", "0")
+
+
+def test_workers_are_pinned_to_the_cores_in_turn(monkeypatch):
+    import os
+
+    from bokehserver.process import pin_to_core
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 3}, raising=False)
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cores: None, raising=False)
+    assert [pin_to_core(index) for index in range(5)] == [0, 1, 3, 0, 1]

@@ -21,7 +21,7 @@ from twisted.internet import tcp as _tcp
 
 from ..frames import Frames, websocket_bytes
 from ..gathering import RECEIVE_FRAMES, FrameGatherer
-from .frame_reading import read_frames
+from .frame_reading import SMALL_FRAME_BYTES, read_frames, unmask
 from .twisted import unsent_bytes
 from .versions import proven
 
@@ -34,8 +34,6 @@ FrameWriter = Callable[[Any, Sequence["str | bytes"]], None]
 _upstream_pformat = _autobahn_protocol.pformat
 _upstream_create_xor_masker = _autobahn_protocol.create_xor_masker
 _upstream_data_received = WebSocketAdapterProtocol.dataReceived
-# incoming frames up to this size are unmasked by SmallFrameUnmasker (a slider move is ~200 bytes)
-SMALL_FRAME_BYTES = 1024
 
 
 def send_each_frame(protocol: Any, frames: Sequence[str | bytes]) -> None:
@@ -182,8 +180,7 @@ class SmallFrameUnmasker:
         if shift:
             mask = mask[shift:] + mask[:shift]
         self._position += size
-        key = (mask * ((size >> 2) + 1))[:size]
-        return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
+        return unmask(data, mask)
 
 
 def create_masker(mask: bytes, length: int | None = None) -> Any:

@@ -17,17 +17,22 @@ from collections.abc import Callable
 from typing import Any
 
 from autobahn.websocket.protocol import WebSocketProtocol
+from autobahn.websocket.xormasker import create_xor_masker
 
-__all__ = ("read_frames",)
+__all__ = ("SMALL_FRAME_BYTES", "read_frames", "unmask")
 
 _OPEN = WebSocketProtocol.STATE_OPEN
 _TEXT, _BINARY = 0x81, 0x82  # FIN set, no RSV bits, opcode 1 or 2
+# up to this size one XOR of two big integers beats autobahn's native masker (set-up ~10 us); past
+# a few KiB the native one wins (8 KiB: 29 against 6 us; 64 KiB: 180 against 22 us)
+SMALL_FRAME_BYTES = 1024
 
 
-def _unmask(payload: bytes, mask: bytes) -> bytes:
-    size = len(payload)
+def unmask(data: bytes, mask: bytes) -> bytes:
+    """``data`` XOR the 4-byte ``mask`` repeated (RFC 6455 5.3), as one XOR of two big integers."""
+    size = len(data)
     key = (mask * ((size >> 2) + 1))[:size]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
 
 
 def _takes_plain_frames(protocol: Any) -> bool:
@@ -53,13 +58,14 @@ def read_frames(protocol: Any, data: bytes, read_rest: Callable[[Any, bytes], No
             head += 2
             if length < 126:  # not the shortest encoding: autobahn reports the violation
                 break
-        elif length == 127:  # 64 KiB or more: autobahn's native masker is the faster one
+        elif length == 127:  # 64 KiB or more: rare, and likely to span reads; autobahn's
             break
         start = head + 4
         end = start + length
         if end > size or 0 < protocol.maxFramePayloadSize < length or 0 < protocol.maxMessagePayloadSize < length:
             break
-        payload = _unmask(data[start:end], data[head:start])
+        payload, mask = data[start:end], data[head:start]
+        payload = unmask(payload, mask) if length <= SMALL_FRAME_BYTES else create_xor_masker(mask, length).process(payload)
         if first == _TEXT and protocol.utf8validateIncoming:
             try:
                 payload.decode("utf-8")
@@ -75,7 +81,9 @@ def read_frames(protocol: Any, data: bytes, read_rest: Callable[[Any, bytes], No
             protocol._cancelAutoPingTimeoutCall()
         position = end
         protocol.onMessage(payload, first == _BINARY)
-        if not _takes_plain_frames(protocol):  # it closed, or reading changed its mode meanwhile
+        if protocol.state != _OPEN:  # closed meanwhile (the rest of autobahn's state changes only as it reads)
             break
     if position < size:
+        if protocol.state != _OPEN:  # autobahn counts a read's octets on arrival, while the socket was open
+            protocol.trafficStats.incomingOctetsWireLevel += size - position
         read_rest(protocol, data[position:] if position else data)

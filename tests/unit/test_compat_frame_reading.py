@@ -20,11 +20,15 @@ class Transport(StringTransport):
 
 
 class Recorder(WebSocketServerProtocol):
+    close_on_first = False
+
     def onOpen(self) -> None:
         self.messages: list[tuple[bytes, bool]] = []
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self.messages.append((payload, isBinary))
+        if self.close_on_first:
+            self.sendClose(1000)
 
 
 def open_socket(**options) -> Recorder:
@@ -78,6 +82,7 @@ CASES = {
     "a Bokeh message in one read": [b"".join(BOKEH_MESSAGE)],
     "binary and empty frames": [frame(b"\x00\x01\x02") + frame(b"") + frame("")],
     "a 70,000-byte frame": [frame(b"x" * 70000)],
+    "frames past the small size, unmasked natively": [frame(bytes(range(256)) * 32) + frame("é" * 1000) + BOKEH_MESSAGE[1]],
     "a ping between two frames": [BOKEH_MESSAGE[0] + frame(b"are you there", opcode=9) + BOKEH_MESSAGE[1]],
     "a fragmented message": [frame("abc", fin=False) + frame("def", opcode=0) + BOKEH_MESSAGE[1]],
     "invalid UTF-8": [BOKEH_MESSAGE[0] + frame(b"\xff\xfe", opcode=1) + BOKEH_MESSAGE[1]],
@@ -116,3 +121,11 @@ def test_whole_plain_frames_do_not_reach_autobahn_and_the_rest_does():
     read_frames(protocol, b"".join(BOKEH_MESSAGE) + BOKEH_MESSAGE[0][:5], lambda p, data: rest.append(data))
     assert len(protocol.messages) == 3 and rest == [BOKEH_MESSAGE[0][:5]]
     assert compat_daphne.data_reader(True) is compat_daphne.read_plain_frames_first
+
+
+def test_a_socket_the_application_closes_mid_read_goes_on_as_under_autobahn(monkeypatch):
+    monkeypatch.setattr(Recorder, "close_on_first", True)
+    data = [b"".join(BOKEH_MESSAGE)]
+    fast = received(data, fast=True)
+    assert fast == received(data, fast=False)
+    assert fast[3] == Recorder.STATE_CLOSING and fast[1].startswith(b"\x88")  # our close frame went out

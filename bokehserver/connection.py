@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bokeh.protocol import Protocol as BokehProtocol
@@ -23,7 +24,10 @@ __all__ = ("ServerConnection",)
 
 
 class Socket(Protocol):
-    """What a connection needs of its transport (the consumer, or a test double)."""
+    """What a connection needs of its transport (the consumer, or a test double).
+
+    A socket may also offer ``send_messages(messages)``: several whole messages in one write.
+    """
 
     async def send_frames(self, frames: Frames) -> None: ...
     async def close_socket(self, code: int, reason: str) -> None: ...
@@ -102,14 +106,24 @@ class ServerConnection:
 
     async def send_frames(self, frames: Frames) -> None:
         """Write one message's frames; a dead socket detaches the connection instead of raising."""
-        if self._closed:
+        await self.send_messages((frames,))
+
+    async def send_messages(self, messages: Sequence[Frames]) -> None:
+        """Write whole messages in order, in one write where the socket can (a patch's changes and its OK)."""
+        if self._closed or not messages:
             return
         async with self._write_lock:
             try:
-                await self._socket.send_frames(frames)
-                size = frames_size(frames)
-                self._traffic.sent(size)
-                PROCESS.sent(size)
+                send_many = getattr(self._socket, "send_messages", None)
+                if send_many is not None and len(messages) > 1:
+                    await send_many(messages)
+                else:
+                    for frames in messages:
+                        await self._socket.send_frames(frames)
+                for frames in messages:
+                    size = frames_size(frames)
+                    self._traffic.sent(size)
+                    PROCESS.sent(size)
             except Exception as exc:
                 logger.warning("Dropping connection to session %s after a failed send: %r", self._session_id, exc)
                 self.detach_session()

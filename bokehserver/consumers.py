@@ -4,7 +4,9 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import enum
+import itertools
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from bokeh.protocol.exceptions import MessageError, ProtocolError, ValidationError
@@ -356,6 +358,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 await self.base_send({"type": "websocket.send", "bytes": frame})
             else:
                 await self.base_send({"type": "websocket.send", "text": frame})
+
+    async def send_messages(self, messages: Sequence[Frames]) -> None:
+        """Send whole messages in order: in one ASGI event, so one socket write, where the server offers it."""
+        if SEND_FRAMES in self.scope.get("extensions", {}):
+            await self.base_send({"type": SEND_FRAMES, "frames": tuple(itertools.chain.from_iterable(messages))})
+            return
+        for frames in messages:
+            await self.send_frames(frames)
 
 
 def _short(exc: BaseException) -> str:

@@ -25,6 +25,9 @@ class ProtocolHandler:
     async def handle(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | Frames | None:
         """Return the reply to send (a message, or its frames); an app error becomes ERROR.
 
+        The OK to a PATCH-DOC or PUSH-DOC is sent by the session, in one write with the changes
+        the app made in answer (None here).
+
         The log gets the app's failure with its traceback, a client's bad patch in one line.
 
         Raises:

@@ -69,6 +69,21 @@ def _count_objects(node: Any, stop: int) -> int:
     return count
 
 
+async def _send_grouped(writes: list[tuple[ServerConnection, Frames]], last: ServerConnection | None = None) -> None:
+    """Send each connection its messages in order, in one write per connection; ``last``'s go out last."""
+    if len(writes) == 1:
+        connection, frames = writes[0]
+        await connection.send_frames(frames)
+        return
+    grouped: dict[ServerConnection, list[Frames]] = {}
+    for connection, frames in writes:
+        grouped.setdefault(connection, []).append(frames)
+    if last is not None:
+        grouped[last] = grouped.pop(last)
+    for connection, messages in grouped.items():
+        await connection.send_messages(messages)
+
+
 def _weak_invoker(session: ServerSession) -> Callable[[SessionCallback], Awaitable[None]]:
     """``session._invoke_callback`` without a strong reference to the session."""
     method = weakref.WeakMethod(session._invoke_callback)
@@ -274,6 +289,15 @@ class ServerSession:
         return await self._locked(_call_on_loop, func, *args, **kwargs)
 
     async def _locked(self, runner: Callable[..., Any], func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await self._run_locked(None, runner, func, args, kwargs)
+
+    async def _run_locked(self, replying: ServerConnection | None, runner: Callable[..., Any], func: Callable[..., Any],
+                          args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``func`` under the lock, then send each connection the changes it made in one write.
+
+        With ``replying``, ``func``'s result is the reply to that connection's message: it goes
+        out last, after the changes and in the same write, and None is returned.
+        """
         if self.destroyed:
             logger.debug("Ignoring locked work on destroyed session %s", self._id)
             return None
@@ -286,9 +310,13 @@ class ServerSession:
                         result = await runner(func, *args, **kwargs)
                 finally:
                     writes, self._pending_writes = self._pending_writes, None
-                for connection, frames in writes:
-                    await connection.send_frames(frames)
-                return result
+                if replying is None:
+                    if writes:
+                        await _send_grouped(writes)
+                    return result
+                writes.append((replying, message_frames(result)))
+                await _send_grouped(writes, last=replying)
+                return None
         finally:
             self.unblock_expiration()
 
@@ -372,13 +400,13 @@ class ServerSession:
                   "num_buffers": (len(body) - 2) // 2}
         return (json.dumps(header), *body)
 
-    async def push(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | None:
-        """Replace the document with a client's PUSH-DOC."""
-        return await self.with_document_locked(self._handle_push, message, connection)
+    async def push(self, message: Message[Any], connection: ServerConnection) -> None:
+        """Replace the document with a client's PUSH-DOC; the OK goes back here."""
+        await self._run_locked(connection, self._lane.run, self._handle_push, (message, connection), {})
 
-    async def patch(self, message: Message[Any], connection: ServerConnection) -> Message[Any] | None:
-        """Apply a client's PATCH-DOC; other connections hear of it before the OK goes back."""
-        return await self.with_document_locked(self._handle_patch, message, connection)
+    async def patch(self, message: Message[Any], connection: ServerConnection) -> None:
+        """Apply a client's PATCH-DOC; the OK goes back here, with the changes the app made, in one write."""
+        await self._run_locked(connection, self._lane.run, self._handle_patch, (message, connection), {})
 
     async def notify_connection_lost(self) -> None:
         """Fire the document's ``connection_lost`` event handlers (app code, so under the lock)."""

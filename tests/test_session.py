@@ -107,3 +107,86 @@ async def test_a_socket_that_fails_to_send_is_dropped_and_the_others_still_get_t
     assert broken.closed and session.connections == [healthy]
     assert len(socket.frames) == 3
     assert any("peer went away" in r.getMessage() and r.exc_info is None for r in caplog.records)
+
+
+class WritesSocket(FakeSocket):
+    """A socket that can write several messages at once, recording each write and the order of writes."""
+
+    def __init__(self, name: str, order: list[str]) -> None:
+        super().__init__()
+        self.name, self.order = name, order
+        self.writes: list[list[tuple[str | bytes, ...]]] = []
+
+    async def send_frames(self, frames):
+        await self.send_messages([frames])
+
+    async def send_messages(self, messages):
+        self.order.append(self.name)
+        self.writes.append(list(messages))
+        for frames in messages:
+            self.frames.extend(frames)
+
+
+def _client_patch(session: ServerSession, change) -> object:
+    """The PATCH-DOC a client with a copy of the session's document sends for ``change``."""
+    copy = Document.from_json(session.document.to_json())
+    events = []
+    copy.on_change(events.append)
+    change(copy)
+    return Protocol().create("PATCH-DOC", events)
+
+
+def _msgtypes(write) -> list[str]:
+    return [json.loads(frames[0])["msgtype"] for frames in write]
+
+
+async def test_a_patch_s_ok_goes_out_with_the_app_s_changes_in_one_write_after_the_other_connections():
+    doc = _doc()
+    source = doc.select_one({"name": "src"})
+    doc.select_one({"name": "s"}).on_change("value", lambda attr, old, new: setattr(source, "data", {"x": [new]}))
+    session = ServerSession("s", doc)
+    order: list[str] = []
+    patching = ServerConnection(Protocol(), WritesSocket("patching", order), None, session)
+    other = ServerConnection(Protocol(), WritesSocket("other", order), None, session)
+    message = _client_patch(session, lambda d: setattr(d.select_one({"name": "s"}), "value", 4))
+
+    assert await session.patch(message, patching) is None  # the OK is sent, not returned
+
+    assert order == ["other", "patching"], "the other connections hear of the change before the OK goes back"
+    [to_other] = other._socket.writes
+    assert _msgtypes(to_other) == ["PATCH-DOC", "PATCH-DOC"]  # the slider's move, then the app's answer
+    [to_patching] = patching._socket.writes
+    assert _msgtypes(to_patching) == ["PATCH-DOC", "OK"]  # its own move is not echoed back
+    data_patch = json.loads(to_patching[0][2])["events"][0]
+    assert data_patch["model"]["id"] == source.id and source.data == {"x": [4]}
+    assert json.loads(to_patching[1][0])["reqid"] == message.header["msgid"]
+    assert session.traffic.messages_out == 4, "every message is counted, written together or not"
+
+
+async def test_a_patch_the_app_does_not_answer_gets_its_ok_alone_and_a_failing_patch_gets_no_ok():
+    session = ServerSession("s", _doc())
+    order: list[str] = []
+    patching = ServerConnection(Protocol(), WritesSocket("patching", order), None, session)
+    message = _client_patch(session, lambda d: setattr(d.select_one({"name": "s"}), "value", 2))
+    await session.patch(message, patching)
+    assert [_msgtypes(write) for write in patching._socket.writes] == [["OK"]]
+
+    def fail(attr, old, new):
+        raise ValueError("no")
+
+    session.document.select_one({"name": "s"}).on_change("value", fail)
+    with pytest.raises(ValueError):
+        await session.patch(_client_patch(session, lambda d: setattr(d.select_one({"name": "s"}), "value", 3)), patching)
+    assert len(patching._socket.writes) == 1, "the protocol handler answers a failure with ERROR"
+
+
+async def test_a_socket_without_multi_message_writes_gets_the_messages_one_by_one_in_order():
+    session = ServerSession("s", _doc())
+    source = session.document.select_one({"name": "src"})
+    session.document.select_one({"name": "s"}).on_change("value", lambda attr, old, new: setattr(source, "data", {"x": [new]}))
+    connection, socket = _connect(session)  # FakeSocket: send_frames only
+    message = _client_patch(session, lambda d: setattr(d.select_one({"name": "s"}), "value", 5))
+    await session.patch(message, connection)
+    headers = [json.loads(frame) for frame in socket.frames if isinstance(frame, str) and '"msgtype"' in frame]
+    assert [h["msgtype"] for h in headers] == ["PATCH-DOC", "OK"]
+    assert session.traffic.messages_out == 2

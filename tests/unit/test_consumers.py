@@ -740,3 +740,24 @@ async def test_a_patch_or_push_past_the_document_model_limit_gets_error(slider_s
     within = bk.client_patch(doc, lambda d: d.add_root(NewDiv(text="one more")))
     reply, _ = await bk.request(comm, within)
     assert reply.msgtype == "OK"
+
+
+@pytest.mark.parametrize("whole_messages", [True, False])
+async def test_several_messages_go_out_in_one_event_where_the_server_takes_whole_messages(whole_messages):
+    from bokehserver.consumers import SessionConsumer
+    from bokehserver.frames import SEND_FRAMES
+
+    events: list[dict[str, Any]] = []
+
+    async def send(event):
+        events.append(event)
+
+    consumer = SessionConsumer()
+    consumer.scope = {"extensions": {SEND_FRAMES: {}} if whole_messages else {}}
+    consumer.base_send = send
+    await consumer.send_messages([("h1", "m1", "c1"), ("h2", "m2", "c2", "ref", b"\x00")])
+    if whole_messages:
+        assert events == [{"type": SEND_FRAMES, "frames": ("h1", "m1", "c1", "h2", "m2", "c2", "ref", b"\x00")}]
+    else:
+        assert [event.get("text", event.get("bytes")) for event in events] == ["h1", "m1", "c1", "h2", "m2", "c2", "ref", b"\x00"]
+        assert [event["type"] for event in events] == ["websocket.send"] * 8

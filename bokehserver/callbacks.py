@@ -179,22 +179,27 @@ class CallbackGroup:
 
     async def _run_periodic(self, callback: _BokehPeriodic) -> None:
         """Run ``callback`` on its ``TickSchedule``: anchored, late ticks once, missed ticks skipped."""
-        loop = self._loop
-        schedule = TickSchedule(callback.period / 1000.0, loop.time())
-        while True:
-            await asyncio.sleep(max(0.0, schedule.due - loop.time()))
-            if not self._alive(callback):
-                return
-            started = loop.time()
-            if self._backlog is not None and self._backlog() > 0:
-                schedule.skip(started)
-                continue
-            await self._call(callback)
-            skipped = schedule.skipped
-            schedule.advance(started, loop.time())
-            if schedule.skipped > skipped:
-                logger.debug("Periodic callback %s (%s) skipped %d late tick(s)",
-                             callback.id, self._label, schedule.skipped - skipped)
+        loop, phases, period = self._loop, self._worker.phases, callback.period / 1000.0
+        now = loop.time()
+        first, slot = phases.place(period, now)
+        schedule = TickSchedule(period, now, first)
+        try:
+            while True:
+                await asyncio.sleep(max(0.0, schedule.due - loop.time()))
+                if not self._alive(callback):
+                    return
+                started = loop.time()
+                if self._backlog is not None and self._backlog() > 0:
+                    schedule.skip(started)
+                    continue
+                await self._call(callback)
+                skipped = schedule.skipped
+                schedule.advance(started, loop.time())
+                if schedule.skipped > skipped:
+                    logger.debug("Periodic callback %s (%s) skipped %d late tick(s)",
+                                 callback.id, self._label, schedule.skipped - skipped)
+        finally:
+            phases.release(period, slot)
 
 
 class ServerCallbacks:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from .ticks import TickSchedule
+from .ticks import Phases, TickSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ class Worker:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: list[tuple[str, float, Callable[[], Awaitable[None] | None]]] = []
+        self.phases = Phases()  # the phases sessions' periodic callbacks tick at (``ticks``)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

@@ -9,7 +9,7 @@ import pytest
 from bokeh.server.callbacks import PeriodicCallback as BokehPeriodic
 
 from bokehserver.callbacks import CallbackGroup
-from bokehserver.ticks import MIN_SPACING, TickSchedule
+from bokehserver.ticks import MAX_SHIFT, MIN_SPACING, Phases, TickSchedule
 from bokehserver.worker import Worker, every
 
 PERIOD = 0.050
@@ -120,6 +120,36 @@ def test_periodic_callbacks_on_a_loop_with_room_run_every_period_on_the_anchor(l
         assert len(times) >= 39
         lateness = [t - (added + (k + 1) * PERIOD) for k, t in enumerate(times)]
         assert all(-1e-9 <= late <= 5 * 0.001 + 1e-9 for late in lateness), lateness  # the same slots, no drift
+
+
+def test_callbacks_added_together_tick_at_phases_of_their_own_and_never_wait_for_each_other(loop):
+    # 40 callbacks of 0.8 ms every 50 ms, all added at one instant: a third of the loop is free
+    starts = _run_callbacks(loop, count=40, cost=0.0008, ticks=30)
+    added = min(times[0] for times in starts.values()) - PERIOD
+    for times in starts.values():
+        assert 0 <= times[0] - (added + PERIOD) <= PERIOD  # moved later, never earlier, by less than a period
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert all(abs(gap - PERIOD) < 1e-9 for gap in gaps), gaps  # no tick ever waited for another
+    phases = sorted(times[0] % PERIOD for times in starts.values())
+    assert min(b - a for a, b in zip(phases, phases[1:])) >= 0.001 - 1e-9  # one at a time
+
+
+def test_phases_go_to_the_least_used_slot_within_the_shift_and_come_back_when_released():
+    phases = Phases()
+    placed = [phases.place(PERIOD, 10.0) for _ in range(50)]
+    dues = sorted(due for due, _ in placed)
+    assert 10.0 + PERIOD <= dues[0] < 10.0 + PERIOD + 0.001  # the first keeps its own phase, to a slot
+    assert len({slot for _, slot in placed}) == 50 and dues[-1] - dues[0] < PERIOD
+    assert all(due >= 10.0 + PERIOD for due in dues)
+    due, slot = phases.place(PERIOD, 10.0)  # every slot is taken once: shared from now on
+    phases.release(PERIOD, slot)
+    phases.release(PERIOD, placed[7][1])
+    assert phases.place(PERIOD, 10.0)[1] == placed[7][1]  # the only slot in use once again fits best
+
+    long = [phases.place(10.0, 3.0) for _ in range(100)]  # a 10 s period: moved by MAX_SHIFT at most
+    assert all(13.0 <= due <= 13.0 + MAX_SHIFT + 10.0 / 256 for due, _ in long)
+    with pytest.raises(ValueError):
+        phases.place(0.0, 1.0)
 
 
 def test_an_overloaded_loop_degrades_every_callbacks_rate_evenly_without_bursts(loop):

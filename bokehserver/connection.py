@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("ServerConnection",)
+__all__ = ("ServerConnection", "send_grouped")
 
 
 class Socket(Protocol):
@@ -139,6 +139,21 @@ class ServerConnection:
     @property
     def _session_id(self) -> str | None:
         return self._session.id if self._session is not None else None
+
+
+async def send_grouped(writes: list[tuple[ServerConnection, Frames]], last: ServerConnection | None = None) -> None:
+    """Send each connection its messages in order, in one write per connection; ``last``'s go out last."""
+    if len(writes) == 1:
+        connection, frames = writes[0]
+        await connection.send_frames(frames)
+        return
+    grouped: dict[ServerConnection, list[Frames]] = {}
+    for connection, frames in writes:
+        grouped.setdefault(connection, []).append(frames)
+    if last is not None:
+        grouped[last] = grouped.pop(last)
+    for connection, messages in grouped.items():
+        await connection.send_messages(messages)
 
 
 def _peer(scope: dict[str, Any]) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from bokeh.util.token import generate_jwt_token
 from . import _compat, conf, heap
 from .app_code import Lane
 from .callbacks import CallbackGroup
+from .connection import send_grouped
 from .frames import Frames, message_frames
 from .traffic import Traffic
 from .worker import Worker
@@ -67,21 +68,6 @@ def _count_objects(node: Any, stop: int) -> int:
         elif isinstance(item, list):
             pending.extend(item)
     return count
-
-
-async def _send_grouped(writes: list[tuple[ServerConnection, Frames]], last: ServerConnection | None = None) -> None:
-    """Send each connection its messages in order, in one write per connection; ``last``'s go out last."""
-    if len(writes) == 1:
-        connection, frames = writes[0]
-        await connection.send_frames(frames)
-        return
-    grouped: dict[ServerConnection, list[Frames]] = {}
-    for connection, frames in writes:
-        grouped.setdefault(connection, []).append(frames)
-    if last is not None:
-        grouped[last] = grouped.pop(last)
-    for connection, messages in grouped.items():
-        await connection.send_messages(messages)
 
 
 def _weak_invoker(session: ServerSession) -> Callable[[SessionCallback], Awaitable[None]]:
@@ -312,10 +298,10 @@ class ServerSession:
                     writes, self._pending_writes = self._pending_writes, None
                 if replying is None:
                     if writes:
-                        await _send_grouped(writes)
+                        await send_grouped(writes)
                     return result
                 writes.append((replying, message_frames(result)))
-                await _send_grouped(writes, last=replying)
+                await send_grouped(writes, last=replying)
                 return None
         finally:
             self.unblock_expiration()

@@ -190,3 +190,25 @@ async def test_a_socket_without_multi_message_writes_gets_the_messages_one_by_on
     headers = [json.loads(frame) for frame in socket.frames if isinstance(frame, str) and '"msgtype"' in frame]
     assert [h["msgtype"] for h in headers] == ["PATCH-DOC", "OK"]
     assert session.traffic.messages_out == 2
+
+
+async def test_a_connection_whose_several_message_write_fails_is_dropped_and_the_others_keep_theirs(caplog):
+    class BrokenWrites(WritesSocket):
+        async def send_messages(self, messages):
+            raise ConnectionResetError("peer went away mid-write")
+
+    doc = _doc()
+    source = doc.select_one({"name": "src"})
+    doc.select_one({"name": "s"}).on_change("value", lambda attr, old, new: setattr(source, "data", {"x": [new]}))
+    session = ServerSession("s", doc)
+    order: list[str] = []
+    patching = ServerConnection(Protocol(), BrokenWrites("patching", order), None, session)
+    other = ServerConnection(Protocol(), WritesSocket("other", order), None, session)
+    await session.patch(_client_patch(session, lambda d: setattr(d.select_one({"name": "s"}), "value", 8)), patching)
+    assert patching.closed and session.connections == [other]
+    assert [_msgtypes(write) for write in other._socket.writes] == [["PATCH-DOC", "PATCH-DOC"]]
+    assert session.traffic.messages_out == 2, "what was not written is not counted"
+    assert any("mid-write" in r.getMessage() and r.exc_info is None for r in caplog.records)
+
+    await session.with_document_locked(lambda: setattr(source, "data", {"x": [9]}))  # the session goes on
+    assert [_msgtypes(write) for write in other._socket.writes][-1] == ["PATCH-DOC"]

@@ -18,10 +18,11 @@ from bokeh.protocol import Protocol
 from bokeh.util.serialization import make_id
 from bokeh.util.token import generate_jwt_token
 
-from . import _compat, conf, heap
+from . import _compat, heap
 from .app_code import Lane
 from .callbacks import CallbackGroup
 from .connection import send_grouped
+from .document_limits import DocumentTooBig, check_document_size
 from .frames import Frames, message_frames
 from .traffic import Traffic
 from .worker import Worker
@@ -51,23 +52,6 @@ async def _call_on_loop(func: Callable[..., Any], *args: Any, **kwargs: Any) -> 
 def current_time() -> float:
     """Return the time in milliseconds since the epoch, as a float."""
     return time.time() * 1000.0
-
-
-class DocumentTooBig(Exception):
-    """A client's PUSH-DOC or PATCH-DOC would grow the document past MAX_DOCUMENT_MODELS."""
-
-
-def _count_objects(node: Any, stop: int) -> int:
-    """Model definitions (``{"type": "object", ...}``) in decoded message content, counting up to ``stop``."""
-    count, pending = 0, [node]
-    while pending and count < stop:
-        item = pending.pop()
-        if isinstance(item, dict):
-            count += item.get("type") == "object"
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return count
 
 
 def _weak_invoker(session: ServerSession) -> Callable[[SessionCallback], Awaitable[None]]:
@@ -354,22 +338,13 @@ class ServerSession:
         """
         await self.with_document_locked(self._pull_body, True)
 
-    def _check_document_size(self, message: Message[Any], replaces: bool) -> None:
-        """Refuse a PUSH-DOC or PATCH-DOC that would make the document more than MAX_DOCUMENT_MODELS."""
-        limit = conf.get("MAX_DOCUMENT_MODELS")
-        if limit is None:
-            return
-        size = _count_objects(message.content, limit + 1) + (0 if replaces else len(self._document.models))
-        if size > limit:
-            raise DocumentTooBig(f"{message.msgtype} would make a document of more than {limit} models (MAX_DOCUMENT_MODELS)")
-
     def _handle_push(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
-        self._check_document_size(message, replaces=True)
+        check_document_size(self._document, message, replaces=True)
         message.push_to_document(self._document)
         return connection.ok(message)
 
     def _handle_patch(self, message: Message[Any], connection: ServerConnection) -> Message[Any]:
-        self._check_document_size(message, replaces=False)
+        check_document_size(self._document, message, replaces=False)
         self._current_patch_connection = connection
         try:
             message.apply_to_document(self._document, self)

@@ -367,7 +367,13 @@ class ServerSession:
 
     async def patch(self, message: Message[Any], connection: ServerConnection) -> None:
         """Apply a client's PATCH-DOC; the OK goes back here, with the changes the app made, in one write."""
-        await self._run_locked(connection, self._lane.run, self._handle_patch, (message, connection), {})
+        await self._run_locked(connection, self._patch_runner, self._handle_patch, (message, connection), {})
+
+    async def _patch_runner(self, func: Callable[..., Any], message: Message[Any], connection: ServerConnection) -> Any:
+        """On the session's lane, unless the patch surely runs no app code (a pan moving a range)."""
+        if _compat.runs_app_code(self._document, message.content, self):
+            return await self._lane.run(func, message, connection)
+        return func(message, connection)
 
     async def notify_connection_lost(self) -> None:
         """Fire the document's ``connection_lost`` event handlers (app code, so under the lock)."""

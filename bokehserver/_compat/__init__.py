@@ -20,6 +20,7 @@ from bokeh.document import Document
 from .curdoc import bind_curdoc, install_curdoc_binding, unlocked_proxy
 from .fast_models import bokehs_own_models, install_fast_models
 from .panel import connect_panel_onload
+from .patch_callbacks import runs_app_code
 from .versions import proven
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ __all__ = (
     "unlocked_proxy",
     "destroy_document",
     "release_models",
+    "runs_app_code",
     "forget_received",
     "mark_logged",
     "hook_function",

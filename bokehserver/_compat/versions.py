@@ -27,6 +27,10 @@ PROVEN: dict[str, tuple[str, dict[str, str]]] = {
         "HasProps construction, default lookups, serialization, settings reads and PATCH-DOC references (bokehserver._compat.fast_models)",
         {"bokeh": ">=3.6,<3.11"},
     ),
+    "patch listeners": (
+        "bokeh's registries of Python change callbacks, read to apply a PATCH-DOC nothing listens to on the event loop",
+        {"bokeh": ">=3.6,<3.11"},
+    ),
     "document validation": (
         "the _check* validators bokeh's check_integrity finds with dir() on every model, found once per class",
         {"bokeh": ">=3.6,<3.11"},

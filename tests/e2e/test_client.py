@@ -163,6 +163,23 @@ def test_two_connections_to_one_session_see_each_others_changes(open_session):
     assert model(first, "amplitude").value == 3
 
 
+def test_a_pan_no_python_listens_to_reaches_the_other_connections_and_the_session_goes_on(open_session):
+    first = open_session("sliders")
+    second = open_session("sliders", session_id=first.id)
+    x_range = model(first, "plot").x_range
+    x_range.start, x_range.end = 1.0, 5.0  # what BokehJS sends while the user pans
+
+    def panned() -> bool:
+        other = model(second, "plot").x_range
+        return (other.start, other.end) == (1.0, 5.0)
+
+    assert pump_until(second, panned), f"the other connection did not see the pan: {model(second, 'plot').x_range.start}"
+    model(second, "amplitude").value = 2  # app code after a patch applied on the loop
+    assert pump_until(first, lambda: model(first, "amplitude").value == 2 and y_matches(first)), (
+        f"first connection did not get amplitude=2 and its data: connected={first.connected}"
+    )
+
+
 def test_request_arguments_reach_a_directory_app(open_session):
     session = open_session("dirapp", arguments={"flavour": "quince"})
 

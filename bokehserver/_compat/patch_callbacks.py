@@ -6,7 +6,7 @@ runs no app code, so the session applies it on the event loop instead of waking 
 thread for it (the hop costs more than the patch). bokeh keeps a model's ``on_change`` callbacks
 in ``HasProps._callbacks`` and the document's in ``DocumentCallbackManager._change_callbacks``,
 where the session itself is a receiver. Only ``ModelChanged`` events of bokeh's own model classes
-with plain values (numbers, strings, flat lists of them) qualify; anything else, and every patch
+with plain values (numbers, strings, short flat lists of them) qualify; anything else, and every patch
 on a bokeh these registries were not proven on, is taken to run app code.
 """
 from __future__ import annotations
@@ -18,12 +18,13 @@ from .versions import proven
 __all__ = ("runs_app_code",)
 
 _PLAIN = (type(None), bool, int, float, str)
+_LONGEST_LIST = 256  # a longer value is validated off the loop, where it holds up one session only
 
 
 def _plain(value: Any) -> bool:
     if isinstance(value, _PLAIN):
         return True
-    return isinstance(value, list) and all(isinstance(item, _PLAIN) for item in value)
+    return isinstance(value, list) and len(value) <= _LONGEST_LIST and all(isinstance(item, _PLAIN) for item in value)
 
 
 def runs_app_code(document: Any, content: Any, receiver: Any) -> bool:

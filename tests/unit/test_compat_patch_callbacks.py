@@ -93,6 +93,11 @@ async def test_data_changes_new_models_app_model_classes_and_unknown_models_mean
     assert runs_app_code(session, lambda d: d.add_root(Slider(start=0, end=1, value=0)))
     assert runs_app_code(session, lambda d: setattr(d.select_one({"name": "plot"}), "x_range", Range1d(0, 1)))
     assert runs_app_code(session, lambda d: setattr(d.select_one({"name": "counter"}), "count", 3))
+    assert not runs_app_code(session, lambda d: setattr(d.select_one({"name": "plot"}).x_range, "bounds", (0, 9)))
+    selection = session.document.select_one({"name": "source"}).selected.id
+    for indices, app_code in (([1, 2, 3], False), (list(range(257)), True)):  # a long value is checked off the loop
+        content = {"events": [{"kind": "ModelChanged", "model": {"id": selection}, "attr": "indices", "new": indices}]}
+        assert patch_callbacks.runs_app_code(session.document, content, session) is app_code
     unknown = {"events": [{"kind": "ModelChanged", "model": {"id": "nope"}, "attr": "start", "new": 1}]}
     assert patch_callbacks.runs_app_code(session.document, unknown, session)
     for content in ({}, {"events": []}, {"events": "x"}, None, {"events": [None]}):

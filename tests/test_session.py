@@ -140,11 +140,17 @@ def _msgtypes(write) -> list[str]:
     return [json.loads(frames[0])["msgtype"] for frames in write]
 
 
-async def test_a_patch_s_ok_goes_out_with_the_app_s_changes_in_one_write_after_the_other_connections():
+def _answering_session() -> ServerSession:
+    """A session whose app answers a slider move by replacing the source's data."""
     doc = _doc()
     source = doc.select_one({"name": "src"})
     doc.select_one({"name": "s"}).on_change("value", lambda attr, old, new: setattr(source, "data", {"x": [new]}))
-    session = ServerSession("s", doc)
+    return ServerSession("s", doc)
+
+
+async def test_a_patch_s_ok_goes_out_with_the_app_s_changes_in_one_write_after_the_other_connections():
+    session = _answering_session()
+    source = session.document.select_one({"name": "src"})
     order: list[str] = []
     patching = ServerConnection(Protocol(), WritesSocket("patching", order), None, session)
     other = ServerConnection(Protocol(), WritesSocket("other", order), None, session)
@@ -181,9 +187,7 @@ async def test_a_patch_the_app_does_not_answer_gets_its_ok_alone_and_a_failing_p
 
 
 async def test_a_socket_without_multi_message_writes_gets_the_messages_one_by_one_in_order():
-    session = ServerSession("s", _doc())
-    source = session.document.select_one({"name": "src"})
-    session.document.select_one({"name": "s"}).on_change("value", lambda attr, old, new: setattr(source, "data", {"x": [new]}))
+    session = _answering_session()
     connection, socket = _connect(session)  # FakeSocket: send_frames only
     message = _client_patch(session, lambda d: setattr(d.select_one({"name": "s"}), "value", 5))
     await session.patch(message, connection)
@@ -197,10 +201,8 @@ async def test_a_connection_whose_several_message_write_fails_is_dropped_and_the
         async def send_messages(self, messages):
             raise ConnectionResetError("peer went away mid-write")
 
-    doc = _doc()
-    source = doc.select_one({"name": "src"})
-    doc.select_one({"name": "s"}).on_change("value", lambda attr, old, new: setattr(source, "data", {"x": [new]}))
-    session = ServerSession("s", doc)
+    session = _answering_session()
+    source = session.document.select_one({"name": "src"})
     order: list[str] = []
     patching = ServerConnection(Protocol(), BrokenWrites("patching", order), None, session)
     other = ServerConnection(Protocol(), WritesSocket("other", order), None, session)

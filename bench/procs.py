@@ -8,8 +8,14 @@ bench client's CPU (it shares the machine's cores), Redis's CPU and commands per
 websocket relayed between workers costs Redis work on every message; other users of the same
 Redis are counted too), and the load average.
 
-    python bench/procs.py [--runs 3] [--sessions 32] [--seconds 6] [--on-loop]
+    python bench/procs.py [--runs 3] [--sessions 32] [--seconds 6] [--on-loop] [--client node|python]
     python bench/procs.py --roots /tmp/before,.      # alternate two trees (before/after), same venv
+
+The sessions run in ``bench/patch_client.mjs`` under Node.js where ``node`` is installed (``--client
+node``, the default there) and in this process otherwise (``--client python``, bench/client.py). The
+client shares the servers' two cores, so its CPU per round trip bounds what a second worker can
+add: the Python client spends about a third of a worker's CPU per round trip, the Node.js client
+about a seventh, with the same checks of every reply.
 
 ``bench/run.py --scenarios procs`` runs the same measurement (tiny under ``--quick``).
 """
@@ -18,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,6 +43,7 @@ from run import SLIDERS_APP, _patch_roundtrip, check_sliders_doc, open_session  
 from servers import PYTHON, ROOT, running  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+NODE = shutil.which("node")
 FIGURES = (
     ("rate", "round trips/s", 0),
     ("server_cpu", "servers' CPU, % of a core", 0),
@@ -155,13 +164,52 @@ async def closed_loops(url: str, pid: int, sessions: int, seconds: float, redis_
         await asyncio.gather(*(session.close() for session, _ in opened), return_exceptions=True)
 
 
-def measure(procs: int, sessions: int, seconds: float, redis_url: str = REDIS_URL, on_loop: bool = False) -> dict[str, float]:
+async def node_loops(url: str, pid: int, sessions: int, seconds: float, redis_url: str) -> dict[str, float]:
+    """The same closed loops run by ``bench/patch_client.mjs`` under Node.js, which costs the shared cores less."""
+    client = await asyncio.create_subprocess_exec(
+        NODE, str(Path(__file__).resolve().parent / "patch_client.mjs"), "--url", url, "--sessions", str(sessions),
+        "--seconds", str(seconds), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert client.stdin is not None and client.stdout is not None
+    try:
+        if "ready" not in json.loads(await client.stdout.readline() or "{}"):
+            raise RuntimeError("bench/patch_client.mjs did not open its sessions (its error is above)")
+        redis_cpu, commands = redis_usage(redis_url)
+        server_cpu = cpu_of_tree(pid)
+        client.stdin.write(b"go\n")
+        await client.stdin.drain()
+        line = await client.stdout.readline()
+        server_seconds = cpu_of_tree(pid) - server_cpu
+        redis_after, commands_after = redis_usage(redis_url)
+    finally:
+        if await client.wait() != 0:
+            raise RuntimeError(f"bench/patch_client.mjs failed (exit code {client.returncode}; its error is above)")
+    figures = json.loads(line)
+    count = figures["round_trips"]
+    return {
+        "rate": count / figures["seconds"],
+        "server_cpu": 100 * server_seconds / figures["seconds"],
+        "server_ms": 1000 * server_seconds / count,
+        "client_cpu": 100 * figures["cpu_seconds"] / figures["seconds"],
+        "redis_ms": 1000 * (redis_after - redis_cpu) / count,
+        "redis_commands": (commands_after - commands) / count,
+        "load": os.getloadavg()[0],
+    }
+
+
+def measure(procs: int, sessions: int, seconds: float, redis_url: str = REDIS_URL, on_loop: bool = False,
+            client: str = "python") -> dict[str, float]:
     """One runbokeh ``--num-procs procs`` on a Redis channel layer, its sessions patching in closed loops."""
     extra = ["--app-code-threads", "0"] if on_loop else []
     env = {"BOKEHSERVER_REDIS_URL": redis_url, "BOKEHSERVER_DB": database()}
+    loops = node_loops if client == "node" else closed_loops
     with running("bokehserver", [*extra, "--num-procs", str(procs), SLIDERS_APP], "/sliders", env) as server:
         wait_for_workers(server.pid, procs)
-        return asyncio.run(closed_loops(server.url, server.pid, sessions, seconds, redis_url))
+        return asyncio.run(loops(server.url, server.pid, sessions, seconds, redis_url))
+
+
+def default_client() -> str:
+    """``node`` where Node.js is installed (its client leaves the servers more of the shared cores), else ``python``."""
+    return "node" if NODE else "python"
 
 
 def summary(values: list[float], digits: int) -> str:
@@ -187,7 +235,7 @@ def table(results: dict[tuple[str, int], list[dict[str, float]]], labels: list[s
 
 
 def compare(roots: list[str], runs: int, sessions: int, seconds: float, on_loop: bool = False,
-            report: Any = print) -> list[str]:
+            report: Any = print, client: str = "python") -> list[str]:
     """Measure 1 and 2 workers of each tree in ``roots``, alternating the order run by run."""
     results: dict[tuple[str, int], list[dict[str, float]]] = {}
     labels = [root or "work tree" for root in roots]
@@ -198,7 +246,7 @@ def compare(roots: list[str], runs: int, sessions: int, seconds: float, on_loop:
                 os.environ["BENCH_SERVER_ROOT"] = str(Path(root).resolve())
             else:
                 os.environ.pop("BENCH_SERVER_ROOT", None)
-            figures = measure(procs, sessions, seconds, on_loop=on_loop)
+            figures = measure(procs, sessions, seconds, on_loop=on_loop, client=client)
             results.setdefault((root or "work tree", procs), []).append(figures)
             report(f"[procs] run {index + 1}/{runs} {root or 'work tree'} --num-procs {procs}: "
                    + ", ".join(f"{k}={v:.3g}" for k, v in figures.items()))
@@ -211,6 +259,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--on-loop", action="store_true", help="run app code on the event loop (no thread pool)")
+    parser.add_argument("--client", choices=("node", "python"), default=default_client(),
+                        help="the sessions' client: bench/patch_client.mjs under Node.js (the default where node is "
+                             "on PATH: a third of the Python client's CPU per round trip) or bench/client.py")
     parser.add_argument("--roots", default="", help="comma-separated trees to serve bokehserver from, alternating "
                                                    "(default: BENCH_SERVER_ROOT or this checkout)")
     args = parser.parse_args()
@@ -220,9 +271,9 @@ def main() -> None:
     roots = [r.strip() for r in args.roots.split(",") if r.strip()] or [os.environ.get("BENCH_SERVER_ROOT", "")]
     roots = ["" if r and Path(r).resolve() == ROOT else r for r in roots]
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {args.sessions} sessions, "
-          f"{args.seconds:g} s per measurement, {args.runs} runs", flush=True)
+          f"{args.seconds:g} s per measurement, {args.runs} runs, client: {args.client}", flush=True)
     for line in compare(roots, args.runs, args.sessions, args.seconds, args.on_loop,
-                        report=lambda text: print(text, file=sys.stderr, flush=True)):
+                        report=lambda text: print(text, file=sys.stderr, flush=True), client=args.client):
         print(line)
 
 

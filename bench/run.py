@@ -26,7 +26,8 @@ Scenarios (names for --scenarios):
           other sockets than the single other one (the cost per extra connection)
   expire  event-loop stall while 200 closed sessions expire (in-process, bench/expire_sessions.py)
   procs   runbokeh --num-procs 1 against 2 on Redis, 32 sessions patching: round trips/s, servers', client's
-          and Redis's CPU (bench/procs.py; bokehserver only, skipped with a note without Redis)
+          and Redis's CPU (bench/procs.py; bokehserver only, skipped with a note without Redis; the sessions
+          run in bench/patch_client.mjs where Node.js is installed, else in this process)
   gc      garbage-collection pauses with 1,000 sliders sessions open (in-process, bench/held.py)
   held    p99 round trip of 20 busy sessions with only them open and with 1,000 open (bench/held.py)
 """
@@ -628,14 +629,16 @@ def scenario_procs(results: Results, cfg: Config) -> None:
         print(f"note: skipped procs: it needs Redis: {why}", flush=True)
         results.notes.append(f"procs: skipped, it needs Redis: {why}")
         return
-    log(f"[procs] runbokeh --num-procs 1 and 2, {cfg.procs_sessions} sessions, {cfg.procs_seconds:g} s each, {cfg.runs} run(s)")
+    client = procs.default_client()
+    log(f"[procs] runbokeh --num-procs 1 and 2, {cfg.procs_sessions} sessions, {cfg.procs_seconds:g} s each, {cfg.runs} run(s), "
+        f"client: {client}")
     try:
         lines = procs.compare([os.environ.get("BENCH_SERVER_ROOT", "")], cfg.runs, cfg.procs_sessions, cfg.procs_seconds,
-                              report=log)
+                              report=log, client=client)
     except Exception as exc:
         results.failures[("procs", OURS)] = f"{type(exc).__name__}: {exc}"[:500]
         return
-    results.notes.append(f"procs: bokehserver only, {cfg.procs_sessions} sessions patching in closed loops "
+    results.notes.append(f"procs: bokehserver only, {cfg.procs_sessions} sessions patching in closed loops, client: {client} "
                          f"(median [min-max] of {cfg.runs} run(s)):\n" + "\n".join(lines))
 
 

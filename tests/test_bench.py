@@ -28,6 +28,9 @@ def test_quick_benchmark_runs_end_to_end() -> None:
         assert rows, f"no table row for scenario {scenario!r}\n{report}"
         assert not any("FAILED" in row for row in rows), report
     assert not any(line.startswith("FAILED ") for line in lines), report
+    if "note: procs: skipped" not in done.stdout:  # Redis answered: one worker against two, with the client named
+        assert re.search(r"note: procs: .*client: (node|python)", done.stdout), report
+        assert "2 workers / 1 worker, round trips/s" in done.stdout, report
 
 
 def test_gc_pauses_runs_every_variant() -> None:

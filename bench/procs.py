@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import json
 import os
@@ -47,6 +48,7 @@ NODE = shutil.which("node")
 FIGURES = (
     ("rate", "round trips/s", 0),
     ("server_cpu", "servers' CPU, % of a core", 0),
+    ("busiest", "busiest process's CPU, % of a core", 0),
     ("server_ms", "servers' CPU per round trip, ms", 3),
     ("client_cpu", "bench client's CPU, % of a core", 0),
     ("redis_ms", "Redis CPU per round trip, ms", 3),
@@ -96,12 +98,42 @@ def database() -> str:
     return migrated_database()
 
 
-def cpu_of_tree(pid: int) -> float:
-    total = 0.0
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU seconds used so far by the server process and each of its descendants (the workers), by pid."""
+    used = {}
     for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
-        with_times = process.cpu_times()
-        total += with_times.user + with_times.system
-    return total
+        times = process.cpu_times()
+        used[process.pid] = times.user + times.system
+    return used
+
+
+@dataclasses.dataclass
+class Usage:
+    """What the servers and Redis had used at one moment: the two ends of a measurement."""
+
+    servers: dict[int, float]
+    redis_cpu: float
+    redis_commands: int
+
+    @classmethod
+    def now(cls, pid: int, redis_url: str) -> Usage:
+        return cls(cpu_by_process(pid), *redis_usage(redis_url))
+
+
+def usage_figures(before: Usage, after: Usage, count: int, elapsed: float, client_seconds: float) -> dict[str, float]:
+    """The table's figures for ``count`` round trips in ``elapsed`` seconds between two usages."""
+    used = {pid: seconds - before.servers.get(pid, 0.0) for pid, seconds in after.servers.items()}
+    server_seconds = sum(used.values())
+    return {
+        "rate": count / elapsed,
+        "server_cpu": 100 * server_seconds / elapsed,
+        "busiest": 100 * max(used.values()) / elapsed,
+        "server_ms": 1000 * server_seconds / count,
+        "client_cpu": 100 * client_seconds / elapsed,
+        "redis_ms": 1000 * (after.redis_cpu - before.redis_cpu) / count,
+        "redis_commands": (after.redis_commands - before.redis_commands) / count,
+        "load": os.getloadavg()[0],
+    }
 
 
 def wait_for_workers(pid: int, count: int, timeout: float = 60.0) -> None:
@@ -144,22 +176,12 @@ async def closed_loops(url: str, pid: int, sessions: int, seconds: float, redis_
                 await _patch_roundtrip(session, info, steps[i])
                 count += 1
 
-        redis_cpu, commands = redis_usage(redis_url)
-        started, client_cpu, server_cpu = time.perf_counter(), time.process_time(), cpu_of_tree(pid)
+        before = Usage.now(pid, redis_url)
+        started, client_cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(loop(i) for i in range(sessions)))
         elapsed = time.perf_counter() - started
-        server_seconds = cpu_of_tree(pid) - server_cpu
         client_seconds = time.process_time() - client_cpu
-        redis_after, commands_after = redis_usage(redis_url)
-        return {
-            "rate": count / elapsed,
-            "server_cpu": 100 * server_seconds / elapsed,
-            "server_ms": 1000 * server_seconds / count,
-            "client_cpu": 100 * client_seconds / elapsed,
-            "redis_ms": 1000 * (redis_after - redis_cpu) / count,
-            "redis_commands": (commands_after - commands) / count,
-            "load": os.getloadavg()[0],
-        }
+        return usage_figures(before, Usage.now(pid, redis_url), count, elapsed, client_seconds)
     finally:
         await asyncio.gather(*(session.close() for session, _ in opened), return_exceptions=True)
 
@@ -173,27 +195,16 @@ async def node_loops(url: str, pid: int, sessions: int, seconds: float, redis_ur
     try:
         if "ready" not in json.loads(await client.stdout.readline() or "{}"):
             raise RuntimeError("bench/patch_client.mjs did not open its sessions (its error is above)")
-        redis_cpu, commands = redis_usage(redis_url)
-        server_cpu = cpu_of_tree(pid)
+        before = Usage.now(pid, redis_url)
         client.stdin.write(b"go\n")
         await client.stdin.drain()
         line = await client.stdout.readline()
-        server_seconds = cpu_of_tree(pid) - server_cpu
-        redis_after, commands_after = redis_usage(redis_url)
+        after = Usage.now(pid, redis_url)
     finally:
         if await client.wait() != 0:
             raise RuntimeError(f"bench/patch_client.mjs failed (exit code {client.returncode}; its error is above)")
-    figures = json.loads(line)
-    count = figures["round_trips"]
-    return {
-        "rate": count / figures["seconds"],
-        "server_cpu": 100 * server_seconds / figures["seconds"],
-        "server_ms": 1000 * server_seconds / count,
-        "client_cpu": 100 * figures["cpu_seconds"] / figures["seconds"],
-        "redis_ms": 1000 * (redis_after - redis_cpu) / count,
-        "redis_commands": (commands_after - commands) / count,
-        "load": os.getloadavg()[0],
-    }
+    result = json.loads(line)
+    return usage_figures(before, after, result["round_trips"], result["seconds"], result["cpu_seconds"])
 
 
 def measure(procs: int, sessions: int, seconds: float, redis_url: str = REDIS_URL, on_loop: bool = False,

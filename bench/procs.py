@@ -14,8 +14,8 @@ Redis are counted too), and the load average.
 The sessions run in ``bench/patch_client.mjs`` under Node.js where ``node`` is installed (``--client
 node``, the default there) and in this process otherwise (``--client python``, bench/client.py). The
 client shares the servers' two cores, so its CPU per round trip bounds what a second worker can
-add: the Python client spends about a third of a worker's CPU per round trip, the Node.js client
-about a seventh, with the same checks of every reply.
+add: the Python client spends about two fifths of a worker's CPU per round trip, the Node.js
+client about a sixth, with the same checks of every reply.
 
 ``bench/run.py --scenarios procs`` runs the same measurement (tiny under ``--quick``).
 """
@@ -192,6 +192,7 @@ async def node_loops(url: str, pid: int, sessions: int, seconds: float, redis_ur
         NODE, str(Path(__file__).resolve().parent / "patch_client.mjs"), "--url", url, "--sessions", str(sessions),
         "--seconds", str(seconds), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     assert client.stdin is not None and client.stdout is not None
+    line = b""
     try:
         if "ready" not in json.loads(await client.stdout.readline() or "{}"):
             raise RuntimeError("bench/patch_client.mjs did not open its sessions (its error is above)")
@@ -201,8 +202,11 @@ async def node_loops(url: str, pid: int, sessions: int, seconds: float, redis_ur
         line = await client.stdout.readline()
         after = Usage.now(pid, redis_url)
     finally:
-        if await client.wait() != 0:
-            raise RuntimeError(f"bench/patch_client.mjs failed (exit code {client.returncode}; its error is above)")
+        if not line and client.returncode is None:  # failed here: the client would wait for "go" forever
+            client.kill()
+        await client.wait()
+    if client.returncode != 0 or not line:
+        raise RuntimeError(f"bench/patch_client.mjs failed (exit code {client.returncode}; its error is above)")
     result = json.loads(line)
     return usage_figures(before, after, result["round_trips"], result["seconds"], result["cpu_seconds"])
 
@@ -272,7 +276,7 @@ def main() -> None:
     parser.add_argument("--on-loop", action="store_true", help="run app code on the event loop (no thread pool)")
     parser.add_argument("--client", choices=("node", "python"), default=default_client(),
                         help="the sessions' client: bench/patch_client.mjs under Node.js (the default where node is "
-                             "on PATH: a third of the Python client's CPU per round trip) or bench/client.py")
+                             "on PATH: about 40 %% of the Python client's CPU per round trip) or bench/client.py")
     parser.add_argument("--roots", default="", help="comma-separated trees to serve bokehserver from, alternating "
                                                    "(default: BENCH_SERVER_ROOT or this checkout)")
     args = parser.parse_args()

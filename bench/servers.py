@@ -107,12 +107,14 @@ def available(kind: str) -> tuple[bool, str]:
     return False, f"unknown server kind {kind!r}"
 
 
-def _command(kind: str, apps: Sequence[str], port: int) -> list[str]:
+def _command(kind: str, apps: Sequence[str], port: int, placed: bool = False) -> list[str]:
     origin = f"--allow-websocket-origin=127.0.0.1:{port}"
     if kind in OUR_KINDS:
         command = [PYTHON, str(server_root() / "manage.py"), "runbokeh", *apps, "--port", str(port),
                    "--address", "127.0.0.1", origin, "--log-level", "warning",
-                   *shlex.split(os.environ.get("BENCH_RUNBOKEH_ARGS", ""))]
+                   *shlex.split(os.environ.get("BENCH_RUNBOKEH_ARGS", "")),
+                   # the benchmark places the server itself: runbokeh must not move away from it
+                   *(["--no-pin-cores"] if placed else [])]
         return command + ["--app-code-threads", "0"] if kind == "bokehserver-loop" else command
     if kind == "bokeh serve":
         return [PYTHON, "-m", "bokeh", "serve", *apps, "--port", str(port), "--address", "127.0.0.1", origin,
@@ -139,13 +141,17 @@ def _environment(kind: str, apps: Sequence[str], extra_env: dict[str, str] | Non
 
 
 @contextlib.contextmanager
-def running(kind: str, apps: Sequence[str], ready_path: str, extra_env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    """Run one server (``"bokehserver"``, ``"bokeh serve"`` or ``"bokeh-django"``) serving ``apps`` until the block ends."""
+def running(kind: str, apps: Sequence[str], ready_path: str, extra_env: dict[str, str] | None = None,
+            placed: bool = False) -> Iterator[RunningServer]:
+    """Run one server (``"bokehserver"``, ``"bokeh serve"`` or ``"bokeh-django"``) serving ``apps`` until the block ends.
+
+    ``placed``: the caller pins the server to cores itself (bench/pinning.py), so runbokeh keeps out of it.
+    """
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{kind.replace(' ', '-')}-", suffix=".log", delete=False)
     env = _environment(kind, apps, extra_env)
     cwd = ROOT / "bench" if kind == "bokeh-django" else server_root() if kind in OUR_KINDS else ROOT
-    process = subprocess.Popen(_command(kind, apps, port), cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(_command(kind, apps, port, placed), cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url + ready_path, process, Path(log.name))

@@ -143,7 +143,7 @@ def main() -> None:
     kinds = args.servers.split(",")
     for round_ in range(args.rounds):
         for kind in kinds if round_ % 2 == 0 else kinds[::-1]:
-            with running(kind, [APP], "/stream") as server:
+            with running(kind, [APP], "/stream", placed=args.pin or bool(args.busy)) as server:
                 place = pinned(server.pid, args.busy) if args.pin or args.busy else contextlib.nullcontext()
                 with place:
                     cpu = cpu_seconds(server.pid)

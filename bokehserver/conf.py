@@ -93,6 +93,12 @@ DEFAULTS: dict[str, Any] = {
     # Threads that run synchronous app code (modify_doc, callbacks, hooks) off the event loop;
     # 0 runs it on the loop as bokeh serve does (faster, but no ORM or blocking calls in app code).
     "APP_CODE_THREADS": 32,
+    # Where runbokeh's processes run (Linux; see bokehserver/core_placement.py): "auto" keeps each
+    # process's threads on one CPU core while that core has room (less CPU per callback: the loop and
+    # the app-code threads hand the GIL over without waking another core) and spreads them when other
+    # processes crowd it or the app uses more than a core; True one fixed core per process
+    # (runbokeh --pin-cores); False leaves them to the kernel (runbokeh --no-pin-cores).
+    "PIN_CORES": "auto",
     # Speed shortcuts that replace internals of bokeh and autobahn with faster equivalents (model
     # building, validation and serialization, whole-message websocket writes, autobahn's handshake config dump).
     # Each is used only on the versions it was proven on (docs/compatibility.md); False keeps the

@@ -15,7 +15,7 @@ from .layers import forget_inherited_layers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ("bind_socket", "ensure_django", "fork_workers", "minimal_django_settings", "pin_to_core", "worker_group")
+__all__ = ("bind_socket", "ensure_django", "fork_workers", "minimal_django_settings", "worker_group")
 
 LISTEN_BACKLOG = 128
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -176,26 +176,3 @@ def fork_workers(count: int) -> int:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
     sys.exit(1 if lost else 0)
-
-
-def pin_to_core(index: int) -> int:
-    """Keep every thread of this process (and those it starts later) on one CPU core; return the core.
-
-    Worker ``index`` gets the ``index``-th core this process may use (wrapping round). A process's
-    threads take turns on the GIL: on one core a turn passes with a context switch, across two it
-    also needs an interrupt to wake the other core and the GIL's memory moved between caches. The
-    patch benchmark measured 13-21 % less CPU per round trip and 22 % more round trips per second
-    for one pinned process (bench/RESULTS.md); the price is that nothing of the process runs on
-    another core, not even app code that releases the GIL (numpy on big arrays), and that the
-    kernel cannot move it off a core other work keeps busy.
-    """
-    if not hasattr(os, "sched_setaffinity"):
-        raise OSError("pinning to a CPU core needs os.sched_setaffinity, which this platform lacks")
-    allowed = sorted(os.sched_getaffinity(0))
-    core = allowed[index % len(allowed)]
-    for thread in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]:
-        try:
-            os.sched_setaffinity(int(thread), {core})
-        except ProcessLookupError:  # the thread ended meanwhile
-            pass
-    return core

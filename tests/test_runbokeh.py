@@ -1,13 +1,15 @@
 """manage.py runbokeh: bokeh serve's arguments turned into a served web application."""
 from __future__ import annotations
 
+import os
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from bokehserver import registry
+from bokehserver import core_placement, registry
+from bokehserver.core_placement import Sample
 from bokehserver.management.commands import runbokeh
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -34,6 +36,11 @@ class FakeServer:
 def run(monkeypatch):
     monkeypatch.setattr(runbokeh.Command, "server_class", FakeServer)
     FakeServer.instances.clear()
+    # the command runs in the test process: record where it would put its threads instead of moving pytest's
+    placed = FakeServer.placed = []
+    watched = FakeServer.watched = []
+    monkeypatch.setattr(core_placement, "place_threads", lambda cores: placed.append(set(cores)))
+    monkeypatch.setattr(runbokeh.Command, "watch", lambda self, placement: watched.append(placement))
 
     def run_command(*args: str) -> tuple[FakeServer, str]:
         out = StringIO()
@@ -251,29 +258,47 @@ def test_every_bokeh_serve_option_is_taken_or_refused_with_a_replacement():
 
 
 def test_pin_cores_pins_the_process_and_says_which_core(run, monkeypatch, caplog):
-    import os
-
-    pinned = []
-    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cores: pinned.append((pid, set(cores))), raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2, 5}, raising=False)
     with caplog.at_level("INFO", logger="bokehserver.management.commands.runbokeh"):
         run("--pin-cores", "--port", "0")
-    assert pinned and all(cores == {2} for _, cores in pinned)  # every thread, the first core it may use
+    assert FakeServer.placed == [{2}] and FakeServer.watched == []  # the first core it may use, for good
     assert "runs on CPU core 2 only" in caplog.text
 
 
 def test_pin_cores_where_the_platform_cannot_pin_is_a_clear_error(run, monkeypatch):
-    import os
-
     monkeypatch.delattr(os, "sched_setaffinity", raising=False)
     with pytest.raises(CommandError, match="--pin-cores: .*sched_setaffinity"):
         run("--pin-cores", "--port", "0")
 
 
-def test_workers_are_pinned_to_the_cores_in_turn(monkeypatch):
-    import os
+@pytest.mark.skipif(not core_placement.can_place(), reason="placing threads needs Linux's sched_setaffinity and /proc")
+def test_by_default_the_process_takes_the_least_busy_core_and_is_watched(run, monkeypatch):
+    samples = iter([Sample(1.0, 0.0, {0: (0, 0), 1: (0, 0)}), Sample(1.5, 0.4, {0: (45, 50), 1: (10, 50)})])
+    monkeypatch.setattr(core_placement, "read_sample", lambda: next(samples))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    run("--port", "0")
+    [placement] = FakeServer.watched
+    assert FakeServer.placed == [{1}] and placement.core == 1 and placement.watching
 
-    from bokehserver.process import pin_to_core
+
+def test_no_pin_cores_leaves_the_threads_to_the_kernel(run):
+    run("--no-pin-cores", "--port", "0")
+    assert FakeServer.watched == [] and FakeServer.placed == []
+
+
+def test_pin_cores_and_no_pin_cores_exclude_each_other(run):
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        run("--pin-cores", "--no-pin-cores", "--port", "0")
+
+
+def test_a_pin_cores_setting_that_is_no_mode_is_a_clear_error(run, settings):
+    settings.BOKEHSERVER = {**settings.BOKEHSERVER, "PIN_CORES": "always"}
+    with pytest.raises(CommandError, match=r"PIN_CORES'\] must be \"auto\", True or False, got 'always'"):
+        run("--port", "0")
+
+
+def test_workers_are_pinned_to_the_cores_in_turn(monkeypatch):
+    from bokehserver.core_placement import pin_to_core
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 3}, raising=False)
     monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cores: None, raising=False)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,6 +13,7 @@ import psutil
 import pytest
 from bokeh.client import ClientSession, pull_session
 from tornado.ioloop import IOLoop
+from waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("hard_timeout")]
 
@@ -288,3 +291,38 @@ def test_a_pinned_server_keeps_every_thread_on_one_core_and_serves(bokeh_server_
     cores = {frozenset(os.sched_getaffinity(thread.id)) for thread in threads}
     assert len(cores) == 1 and len(next(iter(cores))) == 1, cores
     assert len(threads) > 2  # app-code threads, started after pinning, too
+
+
+def thread_cores(pid: int) -> set[frozenset[int]]:
+    cores = set()
+    for thread in psutil.Process(pid).threads():
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
+            cores.add(frozenset(os.sched_getaffinity(thread.id)))
+    return cores
+
+
+def one_core(pid: int) -> frozenset[int] | None:
+    """The one core every thread of ``pid`` may run on, if they all share a single one."""
+    cores = thread_cores(pid)
+    placed = next(iter(cores)) if len(cores) == 1 else frozenset()
+    return placed if len(placed) == 1 else None
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="placing threads needs os.sched_setaffinity (Linux) and two cores")
+def test_by_default_a_server_keeps_to_one_core_and_leaves_it_to_a_process_that_crowds_it(bokeh_server_factory):
+    server = bokeh_server_factory()
+    with client_sessions(server.app_url) as open_:
+        session = open_("sliders")  # app-code threads exist before the placement is looked at
+        [core] = wait_until(lambda: one_core(server.pid), what="every thread of the server on the same single core")
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            os.sched_setaffinity(hog.pid, {core})
+            wait_until(lambda: frozenset({core}) not in thread_cores(server.pid), what="the server off the crowded core")
+            assert len(thread_cores(server.pid)) == 1  # every thread went the same way
+            model(session, "amplitude").value = 2
+            assert pump_until(session, lambda: y_matches(session) and np.allclose(y_of(session).max(), 2, atol=0.1))
+        finally:
+            hog.kill()
+            hog.wait()
+    assert "other processes took" in server.log_text() and "kept on CPU core" in server.log_text()

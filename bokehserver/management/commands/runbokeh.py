@@ -5,7 +5,7 @@ import glob
 import logging
 import os
 import webbrowser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -14,6 +14,9 @@ from bokehserver.management.serve_options import add_replaced_options
 from bokehserver.origins import create_hosts_allowlist
 from bokehserver.registry import AppSpecError, routes_for_paths
 from bokehserver.urls import app_url_path
+
+if TYPE_CHECKING:
+    from bokehserver.core_placement import CorePlacement
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +62,12 @@ class Command(BaseCommand):
         parser.add_argument("--num-procs", type=int, default=1, metavar="N",
                             help="Worker processes sharing the port (0: one per CPU; more than 1 needs a "
                                  "Redis channel layer); a worker that dies is replaced")
-        parser.add_argument("--pin-cores", action="store_true",
-                            help="Keep each worker process on a CPU core of its own (the one process on one "
-                                 "core): less CPU per message where the cores are the server's alone")
+        placement = parser.add_mutually_exclusive_group()
+        placement.add_argument("--pin-cores", dest="pin_cores", action="store_const", const=True, default=None,
+                               help="Keep each worker process on a CPU core of its own for its life (default: "
+                                    "on one core while it has room, moving when other work crowds it)")
+        placement.add_argument("--no-pin-cores", dest="pin_cores", action="store_const", const=False,
+                               help="Let the kernel place the threads of each process on any core")
         parser.add_argument("--index", default=None, help="Django template for the index page")
         parser.add_argument("--disable-index", action="store_true", help="Serve no index of apps at /")
         parser.add_argument("--disable-index-redirect", action="store_true",
@@ -84,6 +90,8 @@ class Command(BaseCommand):
         cfg = conf.get_config()
         port = options["port"] if options["port"] is not None else cfg["PORT"]
         num_procs = self.check_num_procs(options["num_procs"])
+        placement_mode = cfg["PIN_CORES"] if options["pin_cores"] is None else options["pin_cores"]
+        placement = self.placement(placement_mode)  # its first look at the cores: the app loading is the interval
         web_app = self.build_web_application(options, port)
         address = options["address"]
         sockets: list[Any] = []
@@ -91,8 +99,7 @@ class Command(BaseCommand):
         if num_procs > 1:
             sockets, index = self.fork(num_procs, address, port)
             first = index == 0
-        if options["pin_cores"]:
-            self.pin(index)
+        self.place(placement_mode, placement, index if num_procs > 1 else None)
         from bokehserver import registry
         from bokehserver.routing import site_asgi_application
         from bokehserver.staticfiles import serve_static_files
@@ -114,6 +121,8 @@ class Command(BaseCommand):
         server = self.server_class(web_app, asgi_app, address=address, port=port, on_listen=on_listen,
                                    **({"sockets": sockets} if sockets else {}))
         self.stdout.write(f"Starting bokehserver with process id: {os.getpid()}")
+        if placement is not None:
+            self.watch(placement)
         server.run()
         logger.info("Bokeh server process %d exits", os.getpid())
         if getattr(server, "listen_failure", None):
@@ -132,14 +141,42 @@ class Command(BaseCommand):
             raise CommandError("--num-procs > 1 needs os.fork, which this platform lacks")
         return num_procs
 
-    def pin(self, index: int) -> None:
-        from bokehserver.process import pin_to_core
+    def placement(self, mode: Any) -> CorePlacement | None:
+        """The watch over this process's cores for ``PIN_CORES = "auto"`` (None for the other modes, or where it cannot place)."""
+        from bokehserver.core_placement import CorePlacement, can_place
 
-        try:
-            core = pin_to_core(index)
-        except OSError as exc:
-            raise CommandError(f"--pin-cores: {exc}") from None
-        logger.info("Process %d runs on CPU core %d only (--pin-cores)", os.getpid(), core)
+        if mode is not True and mode is not False and mode != "auto":
+            raise CommandError(f"BOKEHSERVER['PIN_CORES'] must be \"auto\", True or False, got {mode!r}")
+        if mode != "auto":
+            return None
+        if not can_place():
+            logger.debug("This platform cannot place threads on cores: the kernel places them")
+            return None
+        return CorePlacement()
+
+    def place(self, mode: Any, placement: CorePlacement | None, worker: int | None) -> None:
+        """Put this process on one core: its own for good (``--pin-cores``), or watched (``"auto"``)."""
+        from bokehserver.core_placement import pin_to_core
+
+        if mode is True:
+            try:
+                core = pin_to_core(worker or 0)
+            except OSError as exc:
+                raise CommandError(f"--pin-cores: {exc}") from None
+            logger.info("Process %d runs on CPU core %d only (--pin-cores)", os.getpid(), core)
+        elif placement is not None:
+            placement.begin(worker)
+
+    def watch(self, placement: CorePlacement) -> None:
+        """Have the server's loop check the placement while it runs."""
+        from bokehserver._compat.reactor import installed_reactor_loop
+
+        loop = installed_reactor_loop()
+        if loop is None:
+            logger.debug("No asyncio reactor to watch CPU cores from: the kernel places the threads")
+            placement.stop(spread=True)
+            return
+        placement.watch(loop)
 
     def fork(self, num_procs: int, address: str | None, port: int) -> tuple[list[Any], int]:
         """Bind the port, fork the workers; in each worker, return its socket and its index (0 for the first).

@@ -4,7 +4,7 @@ The event loop hands each synchronous callback to an app-code thread and takes t
 two turns of the GIL per callback. When the two threads sit on different cores each turn wakes
 the other core with an interrupt (on a virtual machine, an exit to the hypervisor) and moves the
 GIL's memory between caches; on one core a turn is a context switch. The slider benchmark
-measured 35-40 % less server CPU per round trip and 1.5-1.7x the round trips per second with the
+measured 30-40 % less server CPU per round trip and 1.4-1.8x the round trips per second with the
 process on one core (bench/RESULTS.md, ninth round).
 
 One core is worse than several when something else needs it too, so ``CorePlacement`` (the
@@ -39,7 +39,7 @@ CHECK_SECONDS = 1.0
 # (IDLE_ENOUGH idle or more), at most once per MOVE_PAUSE_SECONDS (a client talking to the server may
 # follow it); with no such core, it spreads only when others take CROWDED or more of a full core
 OTHERS_LIMIT, IDLE_ENOUGH, MOVE_PAUSE_SECONDS, CROWDED = 0.25, 0.5, 10.0, 0.5
-# the process's own CPU (1.0 = a core) that counts as its core being full, and as using more than one
+# how busy a core, or the process itself (1.0 = a core), counts as full; the process's CPU that counts as using more than one
 FULL, PARALLEL = 0.9, 1.2
 # seconds before trying one core again after leaving it (doubling on each try that fails, up to the maximum)
 RETRY_SECONDS, MAX_RETRY_SECONDS = 30.0, 300.0

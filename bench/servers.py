@@ -107,6 +107,11 @@ def available(kind: str) -> tuple[bool, str]:
     return False, f"unknown server kind {kind!r}"
 
 
+def _places_itself() -> bool:
+    """Whether the served tree's runbokeh moves its threads between cores (trees before 202d505 do not)."""
+    return (server_root() / "bokehserver" / "core_placement.py").exists()
+
+
 def _command(kind: str, apps: Sequence[str], port: int, placed: bool = False) -> list[str]:
     origin = f"--allow-websocket-origin=127.0.0.1:{port}"
     if kind in OUR_KINDS:
@@ -114,7 +119,7 @@ def _command(kind: str, apps: Sequence[str], port: int, placed: bool = False) ->
                    "--address", "127.0.0.1", origin, "--log-level", "warning",
                    *shlex.split(os.environ.get("BENCH_RUNBOKEH_ARGS", "")),
                    # the benchmark places the server itself: runbokeh must not move away from it
-                   *(["--no-pin-cores"] if placed else [])]
+                   *(["--no-pin-cores"] if placed and _places_itself() else [])]
         return command + ["--app-code-threads", "0"] if kind == "bokehserver-loop" else command
     if kind == "bokeh serve":
         return [PYTHON, "-m", "bokeh", "serve", *apps, "--port", str(port), "--address", "127.0.0.1", origin,

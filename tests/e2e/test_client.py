@@ -13,6 +13,7 @@ import psutil
 import pytest
 from bokeh.client import ClientSession, pull_session
 from tornado.ioloop import IOLoop
+from cpu_cores import one_core, thread_cores
 from waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("hard_timeout")]
@@ -291,21 +292,6 @@ def test_a_pinned_server_keeps_every_thread_on_one_core_and_serves(bokeh_server_
     cores = {frozenset(os.sched_getaffinity(thread.id)) for thread in threads}
     assert len(cores) == 1 and len(next(iter(cores))) == 1, cores
     assert len(threads) > 2  # app-code threads, started after pinning, too
-
-
-def thread_cores(pid: int) -> set[frozenset[int]]:
-    cores = set()
-    for thread in psutil.Process(pid).threads():
-        with contextlib.suppress(OSError):  # the thread ended meanwhile
-            cores.add(frozenset(os.sched_getaffinity(thread.id)))
-    return cores
-
-
-def one_core(pid: int) -> frozenset[int] | None:
-    """The one core every thread of ``pid`` may run on, if they all share a single one."""
-    cores = thread_cores(pid)
-    placed = next(iter(cores)) if len(cores) == 1 else frozenset()
-    return placed if len(placed) == 1 else None
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from bokeh.util.token import get_session_id
 
 from bokehws import BokehSocket, page_token
+from cpu_cores import one_core, thread_cores
 from processes import REPO_ROOT
 from waiting import wait_until
 
@@ -185,14 +187,10 @@ def test_a_broadcast_from_a_management_command_reaches_sessions_in_every_process
     assert first.log_problems() == [] and second.log_problems() == []
 
 
-def cores_of(pid: int) -> set[frozenset[int]]:
-    """The CPU cores each thread of a process may run on."""
-    return {frozenset(os.sched_getaffinity(thread.id)) for thread in psutil.Process(pid).threads()}
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pinning needs os.sched_setaffinity (Linux)")
-def test_pinned_workers_each_keep_to_a_core_of_their_own_and_serve(bokeh_server_factory, redis_url, hook_file):
-    server = bokeh_server_factory(str(RELAY_APP), "--num-procs", "2", "--pin-cores", env=server_env(redis_url, hook_file))
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="placing threads needs os.sched_setaffinity (Linux)")
+@pytest.mark.parametrize("options", [("--pin-cores",), ()], ids=["pin-cores", "default"])
+def test_workers_each_keep_to_a_core_of_their_own_and_serve(bokeh_server_factory, redis_url, hook_file, options):
+    server = bokeh_server_factory(str(RELAY_APP), "--num-procs", "2", *options, env=server_env(redis_url, hook_file))
     workers = wait_until(lambda: worker_pids(server) if len(worker_pids(server)) == 2 else None)
     for _ in range(4):  # sessions in both workers, their app-code threads started after pinning
         socket = BokehSocket(ws_url(server), page_token(server.app_url("relay_app")))
@@ -200,9 +198,12 @@ def test_pinned_workers_each_keep_to_a_core_of_their_own_and_serve(bokeh_server_
             check_one_live_session(socket)
         finally:
             socket.close()
-    cores = [cores_of(pid) for pid in sorted(workers)]
-    assert all(len(each) == 1 and len(next(iter(each))) == 1 for each in cores), cores
-    if len(os.sched_getaffinity(0)) > 1:
-        assert cores[0] != cores[1]
-    assert len(next(iter(cores_of(server.pid)))) > 1  # the supervisor itself is not pinned
-    assert "runs on CPU core" in server.log_text()
+    cores = [one_core(pid) for pid in sorted(workers)]
+    assert all(cores), [thread_cores(pid) for pid in workers]
+    assert len(next(iter(thread_cores(server.pid)))) > 1  # the supervisor itself is not pinned
+    if options:  # for good
+        assert "runs on CPU core" in server.log_text()
+        assert len(os.sched_getaffinity(0)) == 1 or cores[0] != cores[1]
+    else:  # each starts on its own core; a worker crowded by the test's own processes may move since
+        started = set(re.findall(r"kept on CPU core (\d+) \(the worker's own core\)", server.log_text()))
+        assert len(started) == min(2, len(os.sched_getaffinity(0))), server.log_tail(20)

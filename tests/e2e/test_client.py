@@ -13,6 +13,7 @@ import psutil
 import pytest
 from bokeh.client import ClientSession, pull_session
 from tornado.ioloop import IOLoop
+
 from cpu_cores import one_core, thread_cores
 from waiting import wait_until
 

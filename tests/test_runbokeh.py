@@ -298,8 +298,6 @@ def test_a_pin_cores_setting_that_is_no_mode_is_a_clear_error(run, settings):
 
 
 def test_workers_are_pinned_to_the_cores_in_turn(monkeypatch):
-    from bokehserver.core_placement import pin_to_core
-
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 3}, raising=False)
     monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cores: None, raising=False)
-    assert [pin_to_core(index) for index in range(5)] == [0, 1, 3, 0, 1]
+    assert [core_placement.pin_to_core(index) for index in range(5)] == [0, 1, 3, 0, 1]

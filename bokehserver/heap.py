@@ -33,9 +33,12 @@ __all__ = ("freeze_later", "freeze_pending", "freeze_startup_objects", "release_
 # runs a full collection when the objects that survived into the old generation grow by 25 %)
 RECLAIM_SHARE = 0.25
 # how long after a session is built it is frozen (its page request is answered by then), unless
-# this many wait already (their objects would make young collections long while they wait)
+# this many wait already (their objects would make young collections long while they wait). The
+# freeze's own collection walks the waiting sessions: with 64 it was the longest pause while 1,000
+# sliders sessions were built (16-22 ms), with 32 it is 6 ms, for ~5 KiB more RSS per session
+# (requests in flight frozen twice as often in a burst; bench/RESULTS.md, ninth round)
 FREEZE_DELAY_SECONDS = 1.0
-FREEZE_BATCH = 64
+FREEZE_BATCH = 32
 
 _frozen = False
 # objects frozen, as counted when they were (``gc.get_freeze_count()`` walks them all: ~20 ms for 160k)

@@ -137,6 +137,13 @@ class CorePlacement:
         if not self.watching:
             logger.info("Threads may use only core(s) %s here: nothing to place", sorted(self.allowed))
             return
+        try:
+            self._begin(worker)
+        except OSError as exc:  # e.g. a core taken away meanwhile: serving matters more than placing
+            logger.warning("Could not keep this process on one CPU core (%s); the kernel places its threads", exc)
+            self.watching = False
+
+    def _begin(self, worker: int | None) -> None:
         if worker is not None:
             ordered = sorted(self.allowed)
             self._pin(ordered[worker % len(ordered)], "the worker's own core")
@@ -207,9 +214,7 @@ class CorePlacement:
         if ours >= PARALLEL:
             logger.info("The process used %.1f cores when free to: its threads stay spread over cores %s",
                         ours, sorted(self.allowed))
-            self.core = None
-            self._retry_at = now + self._retry
-            self._retry = min(2 * self._retry, MAX_RETRY_SECONDS)
+            self._stay_spread(now)
         else:
             self._pin(self.core if self.core is not None else _idlest(busy), "")
             self._probe = min(2 * self._probe, MAX_RETRY_SECONDS)
@@ -229,6 +234,10 @@ class CorePlacement:
             return
         logger.info("%s and no core is half idle: threads spread over cores %s", why, sorted(self.allowed))
         self._spread()
+        self._stay_spread(now)
+
+    def _stay_spread(self, now: float) -> None:
+        """Give up the one core until the next try, which waits twice as long as this one did."""
         self.core = None
         if now - self._pinned_at >= MAX_RETRY_SECONDS:  # one core paid for a good while: a fresh start
             self._retry = RETRY_SECONDS

@@ -225,6 +225,18 @@ async def test_a_failing_look_stops_the_watch_and_leaves_the_loop_running(caplog
     assert (await asyncio.sleep(0, "still running")) == "still running"
 
 
+def test_a_core_that_cannot_be_taken_at_start_leaves_the_threads_to_the_kernel(caplog):
+    def refused(cores: set[int]) -> None:
+        raise OSError(22, "Invalid argument")
+
+    machine = Machine()
+    placement = CorePlacement(read=machine.read, place=refused, current=lambda: set(machine.affinity))
+    with caplog.at_level(logging.WARNING, logger="bokehserver.core_placement"):
+        placement.begin(worker=0)
+    assert not placement.watching and placement.core is None
+    assert "Could not keep this process on one CPU core ([Errno 22] Invalid argument)" in caplog.text
+
+
 def test_stopping_can_give_every_core_back():
     machine = Machine()
     placement = machine.placement(worker=1)
